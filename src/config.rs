@@ -1,0 +1,212 @@
+//! Settings: flags, then environment variables (both through clap), then the
+//! TOML file, then defaults, resolved into one validated `Config`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://writ.db";
+pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: String,
+    /// `None`: `http://` and the address actually bound.
+    pub issuer: Option<String>,
+    /// `None`: the issuer.
+    pub default_audience: Option<String>,
+    pub token_lifetime: u64,
+    pub client_credentials_enabled: bool,
+    /// Base64 of 32 bytes, from `WRIT_MASTER_KEY`; `None` uses a key file.
+    pub master_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            database: DEFAULT_DATABASE.into(),
+            issuer: None,
+            default_audience: None,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            client_credentials_enabled: true,
+            master_key: None,
+        }
+    }
+}
+
+/// The TOML file. Unknown keys are an error that names the key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+    pub default_audience: Option<String>,
+    pub token_lifetime: Option<u64>,
+    pub grant_types: Option<GrantTypes>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantTypes {
+    pub client_credentials: Option<GrantToggle>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantToggle {
+    pub enabled: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("config file {0}: {1}")]
+    Parse(String, String),
+    #[error("invalid {0} '{1}': {2}")]
+    Invalid(&'static str, String, String),
+}
+
+/// Values from flags or the environment (clap has merged those two already).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+}
+
+impl Config {
+    pub fn resolve(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => Self::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Config::default();
+        let listen = overrides.listen.clone().or(file.listen);
+        let listen = match listen {
+            Some(text) => text.parse().map_err(|e: std::net::AddrParseError| {
+                ConfigError::Invalid("listen address", text.clone(), e.to_string())
+            })?,
+            None => defaults.listen,
+        };
+        let issuer = overrides.issuer.clone().or(file.issuer);
+        if let Some(issuer) = &issuer {
+            validate_issuer(issuer)?;
+        }
+        let token_lifetime = file.token_lifetime.unwrap_or(defaults.token_lifetime);
+        if token_lifetime == 0 {
+            return Err(ConfigError::Invalid(
+                "token_lifetime",
+                "0".into(),
+                "must be a positive number of seconds".into(),
+            ));
+        }
+        Ok(Self {
+            listen,
+            database: overrides
+                .database
+                .clone()
+                .or(file.database)
+                .unwrap_or(defaults.database),
+            issuer,
+            default_audience: file.default_audience,
+            token_lifetime,
+            client_credentials_enabled: file
+                .grant_types
+                .and_then(|g| g.client_credentials)
+                .is_none_or(|t| t.enabled),
+            master_key: std::env::var("WRIT_MASTER_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+        })
+    }
+
+    pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(shown.clone(), e))?;
+        Self::parse_file(&text).map_err(|e| ConfigError::Parse(shown, e))
+    }
+
+    pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.message().to_owned())
+    }
+}
+
+/// RFC 8414 §2: the issuer is an https URL (http tolerated for local use)
+/// with no query or fragment.
+fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError::Invalid("issuer", issuer.into(), why.into());
+    let url = url::Url::parse(issuer).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment (RFC 8414 §2)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse_file("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        assert!(err.contains("listen_port"), "{err}");
+        let err =
+            Config::parse_file("[grant_types.client_credentials]\nenable = false\n").unwrap_err();
+        assert!(err.contains("enable"), "{err}");
+    }
+
+    #[test]
+    fn grant_can_be_switched_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writ.toml");
+        std::fs::write(&path, "[grant_types.client_credentials]\nenabled = false\n").unwrap();
+        let config = Config::resolve(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!config.client_credentials_enabled);
+    }
+
+    #[test]
+    fn flags_win_over_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writ.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndatabase = \"sqlite://file.db\"\n",
+        )
+        .unwrap();
+        let config = Config::resolve(&Overrides {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.database, "sqlite://file.db");
+        assert_eq!(config.token_lifetime, 3600);
+        assert!(config.client_credentials_enabled);
+    }
+
+    #[test]
+    fn rfc8414_2_issuer_has_no_query() {
+        let err = Config::resolve(&Overrides {
+            issuer: Some("https://a.example/?x=1".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("issuer"));
+    }
+}

@@ -1,0 +1,47 @@
+//! `GET /.well-known/jwks.json` (RFC 7517 §5) and
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414 §3).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::AppState;
+use crate::oauth::client_credentials::GRANT_TYPE;
+
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let jwks = state.registry.load().jwks.clone();
+    (
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            // Short, so a rotated-in key is picked up by resource servers soon.
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        axum::body::Bytes::from_owner(jwks),
+    )
+}
+
+pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
+    let base = state.issuer.trim_end_matches('/');
+    let grant_types: &[&str] = if state.policy.enabled {
+        &[GRANT_TYPE]
+    } else {
+        &[]
+    };
+    let scopes = state.registry.load().api_scopes();
+    let mut doc = json!({
+        "issuer": &*state.issuer,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": grant_types,
+        // No authorization endpoint: no response types (RFC 8414 §2 allows
+        // an empty list for servers that only serve the token endpoint).
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+    });
+    if !scopes.is_empty() {
+        doc["scopes_supported"] = json!(scopes);
+    }
+    axum::Json(doc)
+}

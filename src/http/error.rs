@@ -1,0 +1,48 @@
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::oauth::{ErrorCode, OAuthError};
+
+/// The one place a protocol error becomes HTTP: RFC 6749 §5.2 JSON body, the
+/// status for its code, a Basic challenge after a failed Basic login. The
+/// private `detail` is logged here and never sent.
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        match self.code {
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => tracing::error!(
+                error = self.code.as_str(),
+                detail = self.detail.as_deref().unwrap_or(""),
+                "request failed"
+            ),
+            _ => tracing::debug!(
+                error = self.code.as_str(),
+                description = %self.description,
+                detail = self.detail.as_deref().unwrap_or(""),
+                "request refused"
+            ),
+        }
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::json!({
+            "error": self.code.as_str(),
+            "error_description": self.description,
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.basic_challenge && self.code == ErrorCode::InvalidClient {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="writ", charset="UTF-8""#),
+            );
+        }
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// Any method but POST on a token path.
+pub async fn method_not_allowed() -> OAuthError {
+    OAuthError::invalid_request("the token endpoint accepts only POST").with_status(405)
+}

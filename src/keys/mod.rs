@@ -1,0 +1,25 @@
+//! Key material: the master key and what is derived from it, client secrets,
+//! and the signing keys behind the JWKS.
+
+mod master;
+pub mod rotation;
+mod secret;
+mod signing;
+
+pub use master::{MasterKey, MasterKeyError};
+pub use secret::{generate_secret, hashes_equal, SecretHasher, SECRET_PREFIX};
+pub use signing::{Algorithm, KeyError, SigningKey};
+
+use base64::Engine;
+
+/// base64url without padding (RFC 7515 §2), used for JWS and JWK members.
+pub fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `n` random bytes from the operating system's generator.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    aws_lc_rs::rand::fill(&mut buf).expect("the system random generator failed");
+    buf
+}

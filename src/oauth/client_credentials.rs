@@ -1,0 +1,320 @@
+//! RFC 6749 §4.4: the client credentials grant.
+//!
+//! "The client can request an access token using only its client credentials
+//! ... when the client is requesting access to the protected resources under
+//! its control, or those of another resource owner that have been previously
+//! arranged with the authorization server." (§4.4)
+//!
+//! `authorize` reads top to bottom as the checks a token request passes.
+
+use super::client_auth::ClientCredentials;
+use super::policy::{resolve_lifetime, resolve_scope};
+use super::request::TokenRequest;
+use super::{ErrorCode, OAuthError};
+use crate::keys::{Algorithm, SecretHasher};
+use crate::registry::{Api, Client, Registry};
+
+pub const GRANT_TYPE: &str = "client_credentials";
+
+/// Server-wide settings the grant needs.
+#[derive(Debug, Clone)]
+pub struct GrantPolicy {
+    pub enabled: bool,
+    /// Seconds, when neither the client nor the API sets a lifetime.
+    pub default_lifetime: u64,
+    /// `aud` of tokens requested without `audience` / `resource`.
+    pub default_audience: String,
+}
+
+/// What the checks decided: everything a token is minted from.
+#[derive(Debug)]
+pub struct Authorized<'r> {
+    pub client: &'r Client,
+    pub audience: &'r str,
+    pub scope: String,
+    pub lifetime: u64,
+    pub algorithm: Algorithm,
+}
+
+pub fn authorize<'r>(
+    registry: &'r Registry,
+    policy: &'r GrantPolicy,
+    hasher: &SecretHasher,
+    now: i64,
+    request: &TokenRequest,
+    credentials: &ClientCredentials,
+) -> Result<Authorized<'r>, OAuthError> {
+    check_grant_type(policy, request.grant_type.as_deref())?;
+    let client = credentials.authenticate(registry, hasher, now)?;
+    check_client_may_use_grant(client)?;
+    let target = resolve_target(registry, client, request.audience.as_deref())?;
+    let scope = resolve_scope(request.scope.as_deref(), target.allowed, target.default)?;
+    let lifetime = resolve_lifetime(
+        client.lifetime,
+        target.api.and_then(|a| a.lifetime),
+        target.api.and_then(|a| a.max_lifetime),
+        policy.default_lifetime,
+        request.validity_period,
+    );
+    Ok(Authorized {
+        client,
+        audience: target
+            .api
+            .map_or(&policy.default_audience, |a| &a.identifier),
+        scope,
+        lifetime,
+        algorithm: target.api.map_or(Algorithm::ES256, |a| a.algorithm),
+    })
+}
+
+/// RFC 6749 §4.4.2: `grant_type` is REQUIRED; §5.2 `unsupported_grant_type`
+/// for one this server does not offer (or has switched off).
+fn check_grant_type(policy: &GrantPolicy, grant_type: Option<&str>) -> Result<(), OAuthError> {
+    match grant_type {
+        None => Err(OAuthError::invalid_request(
+            "the 'grant_type' parameter is missing",
+        )),
+        Some(GRANT_TYPE) if policy.enabled => Ok(()),
+        Some(GRANT_TYPE) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "the client_credentials grant is disabled on this server",
+        )),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "the grant type is not supported; use client_credentials",
+        )),
+    }
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`.
+fn check_client_may_use_grant(client: &Client) -> Result<(), OAuthError> {
+    if client.may_use_grant(GRANT_TYPE) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the client_credentials grant",
+        ))
+    }
+}
+
+struct Target<'r> {
+    api: Option<&'r Api>,
+    allowed: &'r [String],
+    default: &'r [String],
+}
+
+/// RFC 8707 §2 / Auth0's `audience`: the API must exist and the client must
+/// hold a grant for it (`invalid_target`); its scopes then come from the grant.
+/// Without one, the token is for the default audience with the client's scopes.
+fn resolve_target<'r>(
+    registry: &'r Registry,
+    client: &'r Client,
+    audience: Option<&str>,
+) -> Result<Target<'r>, OAuthError> {
+    let Some(audience) = audience else {
+        return Ok(Target {
+            api: None,
+            allowed: &client.scopes,
+            default: &client.default_scope,
+        });
+    };
+    match (registry.api(audience), client.grants.get(audience)) {
+        (Some(api), Some(granted)) => Ok(Target {
+            api: Some(api),
+            allowed: granted,
+            default: granted,
+        }),
+        _ => Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "the client may not request tokens for this audience",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::MasterKey;
+    use crate::store::{ApiRecord, ClientRecord, GrantRecord, SecretRecord, Snapshot};
+
+    const SECRET: &str = "writ_sk_test";
+
+    fn fixture(master: &MasterKey) -> Registry {
+        let hasher = master.secret_hasher();
+        let client = |id: &str, public: bool, grant_types: &[&str]| ClientRecord {
+            id: id.into(),
+            name: id.into(),
+            public,
+            scopes: vec!["market:*".into(), "read".into()],
+            default_scope: Some(vec!["market:all".into()]),
+            lifetime: None,
+            grant_types: grant_types.iter().map(|s| s.to_string()).collect(),
+            enabled: true,
+            created_at: 0,
+        };
+        let snapshot = Snapshot {
+            revision: 1,
+            clients: vec![
+                client("conf", false, &[GRANT_TYPE]),
+                client("pub", true, &[GRANT_TYPE]),
+                client("nocc", false, &[]),
+            ],
+            secrets: ["conf", "nocc"]
+                .iter()
+                .map(|id| SecretRecord {
+                    id: 1,
+                    client_id: id.to_string(),
+                    hash: hasher.hash(SECRET).to_vec(),
+                    created_at: 0,
+                    expires_at: None,
+                    last_used_at: None,
+                })
+                .collect(),
+            apis: vec![ApiRecord {
+                identifier: "https://api.example".into(),
+                name: "api".into(),
+                scopes: vec!["read:a".into(), "write:a".into()],
+                lifetime: Some(600),
+                max_lifetime: Some(900),
+                algorithm: Algorithm::EdDSA,
+                created_at: 0,
+            }],
+            grants: vec![GrantRecord {
+                client_id: "conf".into(),
+                api: "https://api.example".into(),
+                scopes: vec!["read:a".into()],
+                created_at: 0,
+            }],
+            keys: vec![],
+        };
+        Registry::build(snapshot, master, 0, None).unwrap()
+    }
+
+    fn policy(enabled: bool) -> GrantPolicy {
+        GrantPolicy {
+            enabled,
+            default_lifetime: 3600,
+            default_audience: "https://issuer".into(),
+        }
+    }
+
+    fn run(
+        enabled: bool,
+        body: &[(&str, &str)],
+        creds: ClientCredentials,
+    ) -> Result<(String, String, u64, Algorithm), OAuthError> {
+        let master = MasterKey::from_bytes(&[7; 32]);
+        let registry = fixture(&master);
+        let policy = policy(enabled);
+        let mut req = TokenRequest {
+            grant_type: Some(GRANT_TYPE.into()),
+            ..Default::default()
+        };
+        for (k, v) in body {
+            match *k {
+                "grant_type" => req.grant_type = Some(v.to_string()),
+                "scope" => req.scope = Some(v.to_string()),
+                "audience" => req.audience = Some(v.to_string()),
+                "validity_period" => req.validity_period = Some(v.parse().unwrap()),
+                _ => unreachable!(),
+            }
+        }
+        authorize(&registry, &policy, &master.secret_hasher(), 0, &req, &creds)
+            .map(|a| (a.audience.to_string(), a.scope, a.lifetime, a.algorithm))
+    }
+
+    fn post(id: &str, secret: &str) -> ClientCredentials {
+        ClientCredentials::Post {
+            id: id.into(),
+            secret: secret.into(),
+        }
+    }
+
+    #[test]
+    fn rfc6749_4_4_issues_default_scope_for_default_audience() {
+        let (aud, scope, lifetime, alg) = run(true, &[], post("conf", SECRET)).unwrap();
+        assert_eq!(
+            (aud.as_str(), scope.as_str(), lifetime, alg),
+            ("https://issuer", "market:all", 3600, Algorithm::ES256)
+        );
+    }
+
+    #[test]
+    fn rfc6749_5_2_unsupported_grant_type() {
+        let err = run(true, &[("grant_type", "password")], post("conf", SECRET)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
+        let err = run(false, &[], post("conf", SECRET)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
+    }
+
+    #[test]
+    fn rfc6749_5_2_unauthorized_client() {
+        let err = run(true, &[], post("nocc", SECRET)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
+    }
+
+    #[test]
+    fn rfc6749_2_3_every_authentication_failure_reads_the_same() {
+        let cases = [
+            post("conf", "wrong"),
+            post("nobody", SECRET),
+            post("pub", SECRET),
+            ClientCredentials::None { id: "conf".into() },
+        ];
+        for creds in cases {
+            let err = run(true, &[], creds.clone()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidClient, "{creds:?}");
+            assert_eq!(err.description, "client authentication failed");
+        }
+    }
+
+    #[test]
+    fn public_client_authenticates_with_id_only() {
+        let (_, scope, _, _) = run(
+            true,
+            &[("scope", "market:1234")],
+            ClientCredentials::None { id: "pub".into() },
+        )
+        .unwrap();
+        assert_eq!(scope, "market:1234");
+    }
+
+    #[test]
+    fn rfc8707_2_audience_takes_grant_scopes_lifetime_and_algorithm() {
+        let (aud, scope, lifetime, alg) = run(
+            true,
+            &[("audience", "https://api.example")],
+            post("conf", SECRET),
+        )
+        .unwrap();
+        assert_eq!(
+            (aud.as_str(), scope.as_str(), lifetime, alg),
+            ("https://api.example", "read:a", 600, Algorithm::EdDSA)
+        );
+    }
+
+    #[test]
+    fn rfc8707_2_unknown_or_ungranted_audience_is_invalid_target() {
+        let err = run(true, &[("audience", "https://nope")], post("conf", SECRET)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTarget);
+        let err = run(
+            true,
+            &[("audience", "https://api.example")],
+            ClientCredentials::None { id: "pub".into() },
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTarget);
+    }
+
+    #[test]
+    fn rfc6749_3_3_scope_outside_grant_is_invalid_scope() {
+        let err = run(
+            true,
+            &[("audience", "https://api.example"), ("scope", "write:a")],
+            post("conf", SECRET),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+    }
+}

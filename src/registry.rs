@@ -1,0 +1,208 @@
+//! The in-memory snapshot of clients, APIs, grants and keys.
+//!
+//! These are few, read on every token request and rarely changed, so the hot
+//! path reads an immutable `Registry` (swapped whole when the store's revision
+//! moves) and never touches the database or takes a lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::keys::{hashes_equal, Algorithm, MasterKey, SigningKey};
+use crate::store::{ApiRecord, Snapshot};
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub public: bool,
+    /// Allowed scopes; may hold trailing-`*` patterns.
+    pub scopes: Vec<String>,
+    /// What a request without `scope` receives: the configured default scope,
+    /// else the client's literal (non-pattern) scopes.
+    pub default_scope: Vec<String>,
+    pub lifetime: Option<u64>,
+    pub grant_types: Vec<String>,
+    pub enabled: bool,
+    secrets: Vec<StoredSecret>,
+    /// API identifier → scopes granted for it.
+    pub grants: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredSecret {
+    hash: Vec<u8>,
+    expires_at: Option<i64>,
+}
+
+impl Client {
+    /// Compares against every live secret in constant time, without stopping
+    /// at the first match.
+    pub fn secret_matches(&self, presented: &[u8; 32], now: i64) -> bool {
+        let mut ok = false;
+        for s in &self.secrets {
+            let live = s.expires_at.is_none_or(|e| e > now);
+            ok |= hashes_equal(&s.hash, presented) & live;
+        }
+        ok
+    }
+
+    pub fn may_use_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+pub type Api = ApiRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("signing key {kid}: {reason}")]
+    Key { kid: String, reason: String },
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub revision: i64,
+    clients: HashMap<String, Client>,
+    apis: HashMap<String, Api>,
+    signers: HashMap<Algorithm, Arc<SigningKey>>,
+    /// Every key a resource server may still meet, active or retiring.
+    published: Vec<Arc<SigningKey>>,
+    /// The JWKS document (RFC 7517 §5), serialised once per snapshot.
+    pub jwks: Arc<[u8]>,
+    /// When a retiring key leaves the JWKS, the snapshot must be rebuilt.
+    pub next_expiry: Option<i64>,
+}
+
+impl Registry {
+    /// Builds a snapshot, reusing already-decrypted keys from `previous`.
+    pub fn build(
+        snapshot: Snapshot,
+        master: &MasterKey,
+        now: i64,
+        previous: Option<&Registry>,
+    ) -> Result<Self, RegistryError> {
+        let mut clients: HashMap<String, Client> = snapshot
+            .clients
+            .into_iter()
+            .map(|c| {
+                let default_scope = c.default_scope.unwrap_or_else(|| {
+                    c.scopes
+                        .iter()
+                        .filter(|s| !s.ends_with('*'))
+                        .cloned()
+                        .collect()
+                });
+                let client = Client {
+                    id: c.id.clone(),
+                    name: c.name,
+                    public: c.public,
+                    scopes: c.scopes,
+                    default_scope,
+                    lifetime: c.lifetime,
+                    grant_types: c.grant_types,
+                    enabled: c.enabled,
+                    secrets: Vec::new(),
+                    grants: HashMap::new(),
+                };
+                (c.id, client)
+            })
+            .collect();
+        for s in snapshot.secrets {
+            if let Some(c) = clients.get_mut(&s.client_id) {
+                c.secrets.push(StoredSecret {
+                    hash: s.hash,
+                    expires_at: s.expires_at,
+                });
+            }
+        }
+        for g in snapshot.grants {
+            if let Some(c) = clients.get_mut(&g.client_id) {
+                c.grants.insert(g.api, g.scopes);
+            }
+        }
+        let apis = snapshot
+            .apis
+            .into_iter()
+            .map(|a| (a.identifier.clone(), a))
+            .collect();
+
+        let mut signers = HashMap::new();
+        let mut published = Vec::new();
+        let mut next_expiry: Option<i64> = None;
+        for k in snapshot.keys {
+            let live = k.publish_until.is_none_or(|until| until > now);
+            if !live {
+                continue;
+            }
+            if let Some(until) = k.publish_until {
+                next_expiry = Some(next_expiry.map_or(until, |n| n.min(until)));
+            }
+            let reused = previous.and_then(|p| p.published.iter().find(|s| s.kid == k.kid));
+            let key = match reused {
+                Some(key) => key.clone(),
+                None => {
+                    let pkcs8 = master.open(k.kid.as_bytes(), &k.private_key).map_err(|e| {
+                        RegistryError::Key {
+                            kid: k.kid.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    let key = SigningKey::from_pkcs8(k.algorithm, &pkcs8).map_err(|e| {
+                        RegistryError::Key {
+                            kid: k.kid.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    // A row whose key does not hash to its kid was tampered with.
+                    if key.kid != k.kid {
+                        return Err(RegistryError::Key {
+                            kid: k.kid.clone(),
+                            reason: "the key does not match its id".into(),
+                        });
+                    }
+                    Arc::new(key)
+                }
+            };
+            if k.retired_at.is_none() {
+                signers.insert(k.algorithm, key.clone());
+            }
+            published.push(key);
+        }
+        let jwks = serde_json::json!({
+            "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>()
+        });
+        Ok(Self {
+            revision: snapshot.revision,
+            clients,
+            apis,
+            signers,
+            published,
+            jwks: serde_json::to_vec(&jwks).expect("JSON").into(),
+            next_expiry,
+        })
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.get(id)
+    }
+
+    pub fn api(&self, identifier: &str) -> Option<&Api> {
+        self.apis.get(identifier)
+    }
+
+    pub fn signer(&self, algorithm: Algorithm) -> Option<&Arc<SigningKey>> {
+        self.signers.get(&algorithm)
+    }
+
+    pub fn has_clients(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// Every scope some API defines, for the RFC 8414 metadata.
+    pub fn api_scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.apis.values().flat_map(|a| a.scopes.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}

@@ -1,0 +1,3 @@
+//! Access token formats.
+
+pub mod jwt;
