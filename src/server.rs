@@ -135,7 +135,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     });
 
     tracing::info!("listening on http://{addr}");
-    tracing::info!(issuer = %issuer, database = %config.database, "ready");
     if !has_clients {
         let db = if config.database == crate::config::DEFAULT_DATABASE {
             String::new()
@@ -146,6 +145,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             "no client exists yet; create one with: writ client create --name my-service{db}"
         );
     }
+    tracing::info!(issuer = %issuer, database = %config.database, "ready");
     Ok(RunningServer {
         addr,
         issuer,

@@ -52,10 +52,10 @@ pub fn parse_scope_patterns(scope: &str) -> Result<Vec<String>, String> {
 /// only ever matched literally, so nobody obtains a wildcard they were not given.
 pub fn pattern_allows(pattern: &str, token: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) if !token.contains('*') => {
-            token.len() > prefix.len() && token.starts_with(prefix)
+        Some(prefix) => {
+            !token.contains('*') && token.len() > prefix.len() && token.starts_with(prefix)
         }
-        _ => pattern == token,
+        None => pattern == token,
     }
 }
 
@@ -122,6 +122,7 @@ mod tests {
         assert!(!pattern_allows("market:*", "market:"));
         assert!(!pattern_allows("market:*", "markets:1"));
         assert!(!pattern_allows("market:*", "market:*x"));
+        assert!(!pattern_allows("market:*", "market:*"));
         assert!(pattern_allows("read", "read"));
         assert!(!pattern_allows("read", "read2"));
     }

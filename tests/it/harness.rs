@@ -1,0 +1,331 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use writ::clock::{Clock, FixedClock, SystemClock};
+use writ::config::Config;
+use writ::server::RunningServer;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_writ");
+
+/// A Writ installation in a temporary folder: its database, the CLI bound to
+/// it, and (once started) a server on an ephemeral port.
+pub struct Writ {
+    pub dir: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A confidential client as the CLI printed it.
+#[derive(Debug, Clone)]
+pub struct Creds {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Writ {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            server: None,
+            base: String::new(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("writ.db")
+    }
+
+    pub fn database(&self) -> String {
+        format!("sqlite://{}", self.db_path().display())
+    }
+
+    /// Runs the CLI with `--json` on this database; returns the parsed output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let out = self.cli_raw(args, true);
+        assert!(
+            out.status.success(),
+            "writ {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "writ {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs the CLI expecting failure; returns its stderr.
+    pub fn cli_err(&self, args: &[&str]) -> String {
+        let out = self.cli_raw(args, false);
+        assert!(!out.status.success(), "writ {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn cli_raw(&self, args: &[&str], json: bool) -> Output {
+        let mut cmd = writ_command();
+        cmd.arg("--database").arg(self.database()).args(args);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    }
+
+    pub fn client(&self, args: &[&str]) -> Creds {
+        let mut all = vec!["client", "create"];
+        all.extend_from_slice(args);
+        if !args.contains(&"--name") {
+            all.extend_from_slice(&["--name", "test-service"]);
+        }
+        let v = self.cli(&all);
+        Creds {
+            id: v["client_id"].as_str().unwrap().to_owned(),
+            secret: v["client_secret"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: self.database(),
+            ..Config::default()
+        }
+    }
+
+    pub async fn start(&mut self) {
+        self.start_with(self.config(), Arc::new(SystemClock)).await;
+    }
+
+    pub async fn start_with(&mut self, config: Config, clock: Arc<dyn Clock>) {
+        let server = writ::server::start(config, clock).await.unwrap();
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+    }
+
+    /// Starts with a clock that only moves when the test moves it.
+    pub async fn start_fixed(&mut self, now: i64) -> Arc<FixedClock> {
+        let clock = Arc::new(FixedClock::new(now));
+        self.start_with(self.config(), clock.clone()).await;
+        clock
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// A form token request with `client_secret_post`.
+    pub async fn token(&self, creds: &Creds, extra: &str) -> Reply {
+        let mut body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            creds.id, creds.secret
+        );
+        if !extra.is_empty() {
+            body.push('&');
+            body.push_str(extra);
+        }
+        self.post_form("/oauth/token", &body).await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.send(self.http.get(self.url("/.well-known/jwks.json")))
+            .await
+            .json
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 6749 §5.2 error with this status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.json["error"], code, "{}", self.text);
+        assert!(
+            self.json["error_description"].is_string(),
+            "error_description missing: {}",
+            self.text
+        );
+        assert_eq!(
+            self.json.as_object().unwrap().len(),
+            2,
+            "only error and error_description: {}",
+            self.text
+        );
+    }
+
+    pub fn access_token(&self) -> &str {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.json["access_token"].as_str().unwrap()
+    }
+}
+
+/// The `writ` binary with no Writ settings inherited from the environment.
+pub fn writ_command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "WRIT_DATABASE_URL",
+        "WRIT_CONFIG",
+        "WRIT_LISTEN",
+        "WRIT_ISSUER",
+        "WRIT_MASTER_KEY",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The claims of a JWT, without checking the signature (see `verify` for that).
+pub fn claims(token: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .unwrap()
+        .claims
+}
+
+/// Verifies a token the way an independent resource server would: the key
+/// comes from the served JWKS by `kid`, `typ` must be `at+jwt` (RFC 9068 §4).
+pub fn verify(token: &str, jwks: &Value, audience: &str, issuer: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+    let kid = header.kid.expect("kid");
+    let jwk = set
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `writ serve` as a child process; killed on drop.
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+    pub log: Vec<String>,
+}
+
+impl Process {
+    pub fn spawn(db: &Path, extra: &[&str]) -> Self {
+        let mut child = writ_command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+            .arg(format!("sqlite://{}", db.display()))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut log = Vec::new();
+        let mut base = None;
+        // Read until the start-up lines are out (bounded: the process ends
+        // the stream if it fails to start).
+        for _ in 0..50 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                base = Some(rest.trim().to_owned());
+            }
+            let done = line.contains(" ready ");
+            log.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let base = base.unwrap_or_else(|| panic!("server did not start: {log:?}"));
+        Self { child, base, log }
+    }
+
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "writ serve exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("writ serve did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,267 @@
+//! Changes made by the CLI while the server runs, key rotation, and restarts.
+
+use std::time::Duration;
+
+use crate::harness::{eventually, verify, Creds, Process, Writ};
+
+const LIMIT: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn cli_changes_reach_the_running_server_within_two_seconds() {
+    let mut w = Writ::new();
+    w.start().await;
+
+    // create
+    let c = w.client(&["--scope", "read"]);
+    let took = eventually(LIMIT, || async { w.token(&c, "").await.status == 200 }).await;
+    println!("create visible after {took:?}");
+
+    // disable / enable
+    w.cli(&["client", "disable", &c.id]);
+    eventually(LIMIT, || async { w.token(&c, "").await.status == 401 }).await;
+    w.cli(&["client", "enable", &c.id]);
+    eventually(LIMIT, || async { w.token(&c, "").await.status == 200 }).await;
+
+    // rotate: the old secret stops, the new one works
+    let rotated = w.cli(&["client", "rotate-secret", &c.id]);
+    let new = Creds {
+        id: c.id.clone(),
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+    };
+    eventually(LIMIT, || async { w.token(&new, "").await.status == 200 }).await;
+    assert_eq!(w.token(&c, "").await.status, 401);
+
+    // grant: a new audience becomes available
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://late/",
+        "--scope",
+        "x",
+    ]);
+    w.cli(&[
+        "grant",
+        "create",
+        "--client",
+        &c.id,
+        "--api",
+        "https://late/",
+        "--scope",
+        "x",
+    ]);
+    eventually(LIMIT, || async {
+        w.token(&new, "audience=https://late/").await.status == 200
+    })
+    .await;
+    w.cli(&[
+        "grant",
+        "delete",
+        "--client",
+        &c.id,
+        "--api",
+        "https://late/",
+    ]);
+    eventually(LIMIT, || async {
+        w.token(&new, "audience=https://late/").await.status == 400
+    })
+    .await;
+
+    // delete
+    w.cli(&["client", "delete", &c.id]);
+    eventually(LIMIT, || async { w.token(&new, "").await.status == 401 }).await;
+}
+
+#[tokio::test]
+async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start().await;
+    let before = w.token(&c, "").await.access_token().to_owned();
+    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
+
+    let rotated = w.cli(&["key", "rotate"]);
+    let new_kid = rotated["created"][0].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    eventually(LIMIT, || async {
+        let t = w.token(&c, "").await.access_token().to_owned();
+        jsonwebtoken::decode_header(&t).unwrap().kid.as_deref() == Some(new_kid.as_str())
+    })
+    .await;
+    let jwks = w.jwks().await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()));
+    // A token signed before the rotation still verifies.
+    verify(&before, &jwks, &w.base, &w.base);
+    let after = w.token(&c, "").await.access_token().to_owned();
+    verify(&after, &jwks, &w.base, &w.base);
+
+    let keys = w.cli(&["key", "list"]);
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "active").count(), 1);
+    assert_eq!(states.iter().filter(|s| **s == "retiring").count(), 1);
+}
+
+#[tokio::test]
+async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
+    let mut w = Writ::new();
+    let c = w.client(&["--lifetime", "60"]);
+    let now = writ::clock::Clock::now(&writ::clock::SystemClock);
+    let clock = w.start_fixed(now).await;
+    let old = w.token(&c, "").await.access_token().to_owned();
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    w.cli(&["key", "rotate"]);
+    let has_old = |jwks: serde_json::Value| {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == old_kid.as_str())
+    };
+    eventually(LIMIT, || async {
+        w.jwks().await["keys"].as_array().unwrap().len() == 2
+    })
+    .await;
+    assert!(has_old(w.jwks().await));
+    // The CLI computed the window from the longest lifetime (3600 s default)
+    // plus clock skew; move past it.
+    clock.advance(3600 + 61);
+    eventually(LIMIT, || async { !has_old(w.jwks().await) }).await;
+}
+
+#[tokio::test]
+async fn restart_keeps_everything_and_old_tokens_verify() {
+    let w = Writ::new();
+    let mut first = Process::spawn(&w.db_path(), &[]);
+    let log = first.log.join("");
+    assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
+    assert!(log.contains("issuer="), "{log}");
+    assert!(
+        log.contains("no client exists yet; create one with: writ client create --name my-service --database sqlite://"),
+        "{log}"
+    );
+    let key_file = w.dir.path().join("writ.db.key");
+    assert!(key_file.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let c = w.client(&["--scope", "read"]);
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://kept/",
+        "--scope",
+        "r",
+        "--algorithm",
+        "RS256",
+    ]);
+    w.cli(&[
+        "grant",
+        "create",
+        "--client",
+        &c.id,
+        "--api",
+        "https://kept/",
+        "--scope",
+        "r",
+    ]);
+    let http = reqwest::Client::new();
+    let get_token = |base: String, extra: &'static str| {
+        let http = http.clone();
+        let c = c.clone();
+        async move {
+            let r = http
+                .post(format!("{base}/oauth/token"))
+                .basic_auth(&c.id, Some(&c.secret))
+                .form(&[("grant_type", "client_credentials")])
+                .header("x-extra", extra)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let base = first.base.clone();
+    eventually(LIMIT, || async {
+        get_token(base.clone(), "").await.0 == 200
+    })
+    .await;
+    let token: serde_json::Value =
+        serde_json::from_str(&get_token(base.clone(), "").await.1).unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let issuer_before = base.clone();
+    first.terminate();
+
+    let second = Process::spawn(&w.db_path(), &["--issuer", &issuer_before]);
+    assert!(!second.log.join("").contains("no client exists yet"));
+    let jwks: serde_json::Value = http
+        .get(format!("{}/.well-known/jwks.json", second.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    verify(&token, &jwks, &issuer_before, &issuer_before);
+    let (status, body) = get_token(second.base.clone(), "").await;
+    assert_eq!(status, 200, "{body}");
+    let r = http
+        .post(format!("{}/oauth/token", second.base))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("audience", "https://kept/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let t = body["access_token"]
+        .as_str()
+        .expect("token for the kept API");
+    assert_eq!(
+        jsonwebtoken::decode_header(t).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    verify(t, &jwks, "https://kept/", &issuer_before);
+}
+
+#[tokio::test]
+async fn wrong_master_key_is_a_clear_start_error() {
+    let w = Writ::new();
+    w.client(&[]);
+    w.cli(&["key", "rotate", "--algorithm", "ES256"]);
+    std::fs::write(
+        w.dir.path().join("writ.db.key"),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    )
+    .unwrap();
+    let out = crate::harness::writ_command()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &w.database(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("could not be decrypted"), "{err}");
+}

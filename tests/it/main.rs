@@ -1,0 +1,10 @@
+//! One integration-test binary: real servers on 127.0.0.1:0, real SQLite
+//! files, the real `writ` binary for the CLI, HTTP on the wire.
+
+mod harness;
+
+mod cli;
+mod clients;
+mod discovery;
+mod live;
+mod token;
