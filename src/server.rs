@@ -141,8 +141,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         } else {
             format!(" --database {}", config.database)
         };
+        // The program as it was invoked (e.g. target/release/writ), so the
+        // line can be pasted as it is.
+        let program = std::env::args()
+            .next()
+            .filter(|a| Path::new(a).file_stem().is_some_and(|s| s == "writ"))
+            .unwrap_or_else(|| "writ".into());
         tracing::info!(
-            "no client exists yet; create one with: writ client create --name my-service{db}"
+            "no client exists yet; create one with: {program} client create --name my-service{db}"
         );
     }
     tracing::info!(issuer = %issuer, database = %config.database, "ready");

@@ -147,7 +147,11 @@ async fn restart_keeps_everything_and_old_tokens_verify() {
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
     assert!(log.contains("issuer="), "{log}");
     assert!(
-        log.contains("no client exists yet; create one with: writ client create --name my-service --database sqlite://"),
+        log.contains("no client exists yet; create one with: /"),
+        "{log}"
+    );
+    assert!(
+        log.contains("writ client create --name my-service --database sqlite://"),
         "{log}"
     );
     let key_file = w.dir.path().join("writ.db.key");
