@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -16,6 +17,7 @@ use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::server;
 use crate::store::{ApiRecord, ClientRecord, GrantRecord, Store};
+use crate::token::TokenFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -92,6 +94,16 @@ enum ClientCommand {
         /// Grant types the client may use
         #[arg(long, value_delimiter = ',', num_args = 1.., default_value = GRANT_TYPE)]
         grant_types: Vec<String>,
+        /// Access token format: jwt or opaque (default: the API's, else jwt)
+        #[arg(long)]
+        format: Option<TokenFormat>,
+    },
+    /// Change a client's settings
+    Update {
+        id: String,
+        /// jwt, opaque, or default (follow the API)
+        #[arg(long)]
+        format: Option<FormatSetting>,
     },
     /// List clients
     List,
@@ -103,8 +115,38 @@ enum ClientCommand {
     Enable { id: String },
     /// Delete the client and its grants
     Delete { id: String },
-    /// Replace the client's secret; prints the new one
-    RotateSecret { id: String },
+    /// Add a new secret; the old one keeps working for the overlap
+    RotateSecret {
+        id: String,
+        /// How long the old secret keeps working, e.g. 24h, 30m; 0 revokes it at once
+        #[arg(long, default_value = "24h", value_parser = parse_overlap)]
+        overlap: Duration,
+    },
+    /// Revoke one secret at once (ids are listed by `client show`)
+    RevokeSecret { id: String, secret_id: i64 },
+}
+
+/// `--format` on update: a format, or back to the default.
+#[derive(Debug, Clone, Copy)]
+struct FormatSetting(Option<TokenFormat>);
+
+impl std::str::FromStr for FormatSetting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "default" => Ok(Self(None)),
+            other => Ok(Self(Some(other.parse().map_err(|e: String| {
+                format!("{e}, or default")
+            })?))),
+        }
+    }
+}
+
+fn parse_overlap(s: &str) -> std::result::Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("'{s}': {e} (e.g. 24h, 30m, 0)"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +170,16 @@ enum ApiCommand {
         /// Signing algorithm: ES256, RS256 or EdDSA
         #[arg(long, default_value = "ES256")]
         algorithm: Algorithm,
+        /// Access token format: jwt (default) or opaque
+        #[arg(long)]
+        format: Option<TokenFormat>,
+    },
+    /// Change an API's settings
+    Update {
+        identifier: String,
+        /// jwt, opaque, or default (jwt)
+        #[arg(long)]
+        format: Option<FormatSetting>,
     },
     List,
     Show {
@@ -358,6 +410,7 @@ impl Ctx<'_> {
                 public,
                 lifetime,
                 grant_types,
+                format,
             } => {
                 if name.trim().is_empty() {
                     return fail("--name must not be empty");
@@ -400,6 +453,7 @@ impl Ctx<'_> {
                     grant_types,
                     enabled: true,
                     created_at: self.now,
+                    token_format: format,
                 };
                 let secret = (!public).then(generate_secret);
                 let hash = secret
@@ -450,15 +504,41 @@ impl Ctx<'_> {
                 self.store.delete_client(&id).await?;
                 self.out.print(&json!({"client_id": id, "deleted": true}));
             }
-            ClientCommand::RotateSecret { id } => {
+            ClientCommand::Update { id, format } => {
+                if let Some(FormatSetting(format)) = format {
+                    self.store.set_client_format(&id, format).await?;
+                }
+                self.out.print(&client_json(&self.store.client(&id).await?));
+            }
+            ClientCommand::RotateSecret { id, overlap } => {
                 let secret = generate_secret();
                 let hash = self.master.secret_hasher().hash(&secret);
-                self.store.replace_secret(&id, &hash, self.now).await?;
+                let overlap = overlap.as_secs().min(i64::MAX as u64 / 4) as i64;
+                self.store
+                    .rotate_secret(&id, &hash, self.now, overlap)
+                    .await?;
                 if !self.out.json {
-                    eprintln!("The old secret no longer works. The new one is shown only now.");
+                    if overlap == 0 {
+                        eprintln!("The old secret no longer works.");
+                    } else {
+                        eprintln!(
+                            "The old secret keeps working for {}.",
+                            humantime::format_duration(Duration::from_secs(overlap as u64))
+                        );
+                    }
+                    eprintln!("The new secret is shown only now: store it safely.");
                 }
+                let old_until = (overlap > 0).then_some(self.now + overlap);
+                self.out.print(&json!({
+                    "client_id": id,
+                    "client_secret": secret,
+                    "previous_secrets_expire_at": old_until,
+                }));
+            }
+            ClientCommand::RevokeSecret { id, secret_id } => {
+                self.store.revoke_secret(&id, secret_id).await?;
                 self.out
-                    .print(&json!({"client_id": id, "client_secret": secret}));
+                    .print(&json!({"client_id": id, "secret_id": secret_id, "revoked": true}));
             }
         }
         Ok(())
@@ -473,6 +553,7 @@ impl Ctx<'_> {
                 lifetime,
                 max_lifetime,
                 algorithm,
+                format,
             } => {
                 validate_identifier(&identifier)?;
                 let scopes = parse_scope_patterns(&scope)?;
@@ -494,10 +575,17 @@ impl Ctx<'_> {
                     max_lifetime,
                     algorithm,
                     created_at: self.now,
+                    token_format: format,
                 };
                 self.store.create_api(&record).await?;
                 ensure_signing_keys(self.store, self.master, &[algorithm], self.now).await?;
                 self.out.print(&json!(record));
+            }
+            ApiCommand::Update { identifier, format } => {
+                if let Some(FormatSetting(format)) = format {
+                    self.store.set_api_format(&identifier, format).await?;
+                }
+                self.out.print(&json!(self.store.api(&identifier).await?));
             }
             ApiCommand::List => self.out.print(&json!(self.store.apis().await?)),
             ApiCommand::Show { identifier } => {
@@ -560,7 +648,7 @@ impl Ctx<'_> {
                     self.now,
                 )
                 .await?;
-                self.out.print(&json!({"created": created}));
+                self.out.print(&json!({"activated": created}));
             }
             KeyCommand::List => {
                 let keys: Vec<Value> = self
@@ -569,13 +657,8 @@ impl Ctx<'_> {
                     .await?
                     .into_iter()
                     .map(|k| {
-                        let state = match (k.retired_at, k.publish_until) {
-                            (None, _) => "active",
-                            (Some(_), Some(u)) if u > self.now => "retiring",
-                            _ => "expired",
-                        };
                         let mut v = json!(k);
-                        v["state"] = json!(state);
+                        v["state"] = json!(k.state(self.now).as_str());
                         v
                     })
                     .collect();
@@ -596,6 +679,7 @@ fn client_json(c: &ClientRecord) -> Value {
         "lifetime": c.lifetime,
         "grant_types": c.grant_types,
         "enabled": c.enabled,
+        "format": c.token_format.map(|f| f.as_str()),
         "created_at": c.created_at,
     })
 }

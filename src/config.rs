@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://writ.db";
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
+pub const DEFAULT_OPAQUE_MAX_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,6 +23,10 @@ pub struct Config {
     pub client_credentials_enabled: bool,
     /// Base64 of 32 bytes, from `WRIT_MASTER_KEY`; `None` uses a key file.
     pub master_key: Option<String>,
+    /// Rotate signing keys automatically when the active one is this old.
+    pub rotate_every: Option<std::time::Duration>,
+    /// Most opaque tokens committed in one transaction; 1 disables group commit.
+    pub opaque_max_batch: usize,
 }
 
 impl Default for Config {
@@ -34,6 +39,8 @@ impl Default for Config {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             client_credentials_enabled: true,
             master_key: None,
+            rotate_every: None,
+            opaque_max_batch: DEFAULT_OPAQUE_MAX_BATCH,
         }
     }
 }
@@ -48,6 +55,21 @@ pub struct FileConfig {
     pub default_audience: Option<String>,
     pub token_lifetime: Option<u64>,
     pub grant_types: Option<GrantTypes>,
+    pub keys: Option<KeysSection>,
+    pub opaque_tokens: Option<OpaqueSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// e.g. "30d"
+    pub rotate_every: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpaqueSection {
+    pub max_batch: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,7 +129,40 @@ impl Config {
                 "must be a positive number of seconds".into(),
             ));
         }
+        let rotate_every = match file.keys.and_then(|k| k.rotate_every) {
+            None => None,
+            Some(text) => match humantime::parse_duration(&text) {
+                Ok(d) if d.as_secs() >= 60 => Some(d),
+                Ok(_) => {
+                    return Err(ConfigError::Invalid(
+                        "keys.rotate_every",
+                        text,
+                        "must be at least one minute".into(),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ConfigError::Invalid(
+                        "keys.rotate_every",
+                        text,
+                        e.to_string(),
+                    ))
+                }
+            },
+        };
+        let opaque_max_batch = file
+            .opaque_tokens
+            .and_then(|o| o.max_batch)
+            .unwrap_or(defaults.opaque_max_batch);
+        if opaque_max_batch == 0 {
+            return Err(ConfigError::Invalid(
+                "opaque_tokens.max_batch",
+                "0".into(),
+                "must be at least 1".into(),
+            ));
+        }
         Ok(Self {
+            rotate_every,
+            opaque_max_batch,
             listen,
             database: overrides
                 .database
@@ -198,6 +253,25 @@ mod tests {
         assert_eq!(config.database, "sqlite://file.db");
         assert_eq!(config.token_lifetime, 3600);
         assert!(config.client_credentials_enabled);
+    }
+
+    #[test]
+    fn key_rotation_schedule_parses_durations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writ.toml");
+        std::fs::write(&path, "[keys]\nrotate_every = \"30d\"\n").unwrap();
+        let config = Config::resolve(&Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.rotate_every.unwrap().as_secs(), 30 * 86400);
+        std::fs::write(&path, "[keys]\nrotate_every = \"soon\"\n").unwrap();
+        assert!(Config::resolve(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

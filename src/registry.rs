@@ -5,12 +5,17 @@
 //! moves) and never touches the database or takes a lock.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::keys::{hashes_equal, Algorithm, MasterKey, SigningKey};
-use crate::store::{ApiRecord, Snapshot};
+use crate::store::{ApiRecord, KeyState, Snapshot};
+use crate::token::TokenFormat;
 
-#[derive(Debug, Clone)]
+/// `last_used_at` is written at most this often per secret.
+pub const USAGE_INTERVAL: i64 = 60;
+
+#[derive(Debug)]
 pub struct Client {
     pub id: String,
     pub name: String,
@@ -23,27 +28,51 @@ pub struct Client {
     pub lifetime: Option<u64>,
     pub grant_types: Vec<String>,
     pub enabled: bool,
+    pub token_format: Option<TokenFormat>,
     secrets: Vec<StoredSecret>,
     /// API identifier → scopes granted for it.
     pub grants: HashMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
-struct StoredSecret {
+#[derive(Debug)]
+pub struct StoredSecret {
+    pub id: i64,
     hash: Vec<u8>,
     expires_at: Option<i64>,
+    /// When use was last reported for writing to the store.
+    last_reported: AtomicI64,
+}
+
+impl StoredSecret {
+    /// True at most once per `USAGE_INTERVAL`: the caller then records the
+    /// use off the hot path.
+    pub fn should_report_use(&self, now: i64) -> bool {
+        let last = self.last_reported.load(Ordering::Relaxed);
+        now - last >= USAGE_INTERVAL
+            && self
+                .last_reported
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl Client {
     /// Compares against every live secret in constant time, without stopping
-    /// at the first match.
-    pub fn secret_matches(&self, presented: &[u8; 32], now: i64) -> bool {
-        let mut ok = false;
+    /// at the first match; returns the one that matched.
+    pub fn matching_secret(&self, presented: &[u8; 32], now: i64) -> Option<&StoredSecret> {
+        let mut found = None;
         for s in &self.secrets {
             let live = s.expires_at.is_none_or(|e| e > now);
-            ok |= hashes_equal(&s.hash, presented) & live;
+            if hashes_equal(&s.hash, presented) & live {
+                found = Some(s);
+            }
         }
-        ok
+        found
+    }
+
+    /// May this client introspect and revoke tokens of other clients?
+    pub fn may_introspect_any(&self) -> bool {
+        self.scopes.iter().any(|s| s == INTROSPECT_SCOPE)
     }
 
     pub fn may_use_grant(&self, grant_type: &str) -> bool {
@@ -52,6 +81,10 @@ impl Client {
 }
 
 pub type Api = ApiRecord;
+
+/// The scope that lets a client (a resource server) introspect and revoke
+/// tokens issued to other clients.
+pub const INTROSPECT_SCOPE: &str = "writ:introspect";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -101,6 +134,7 @@ impl Registry {
                     lifetime: c.lifetime,
                     grant_types: c.grant_types,
                     enabled: c.enabled,
+                    token_format: c.token_format,
                     secrets: Vec::new(),
                     grants: HashMap::new(),
                 };
@@ -110,8 +144,10 @@ impl Registry {
         for s in snapshot.secrets {
             if let Some(c) = clients.get_mut(&s.client_id) {
                 c.secrets.push(StoredSecret {
+                    id: s.id,
                     hash: s.hash,
                     expires_at: s.expires_at,
+                    last_reported: AtomicI64::new(s.last_used_at.unwrap_or(i64::MIN / 2)),
                 });
             }
         }
@@ -130,8 +166,8 @@ impl Registry {
         let mut published = Vec::new();
         let mut next_expiry: Option<i64> = None;
         for k in snapshot.keys {
-            let live = k.publish_until.is_none_or(|until| until > now);
-            if !live {
+            let state = k.state(now);
+            if state == KeyState::Expired {
                 continue;
             }
             if let Some(until) = k.publish_until {
@@ -163,7 +199,7 @@ impl Registry {
                     Arc::new(key)
                 }
             };
-            if k.retired_at.is_none() {
+            if state == KeyState::Active {
                 signers.insert(k.algorithm, key.clone());
             }
             published.push(key);
@@ -192,6 +228,14 @@ impl Registry {
 
     pub fn signer(&self, algorithm: Algorithm) -> Option<&Arc<SigningKey>> {
         self.signers.get(&algorithm)
+    }
+
+    /// Any key still published (next, active or retiring), by id.
+    pub fn published_key(&self, kid: &str) -> Option<&SigningKey> {
+        self.published
+            .iter()
+            .find(|k| k.kid == kid)
+            .map(|k| k.as_ref())
     }
 
     pub fn has_clients(&self) -> bool {

@@ -8,21 +8,26 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{router, AppState};
-use crate::keys::rotation::{ensure_signing_keys, RotationError};
+use crate::keys::rotation::{ensure_signing_keys, rotate_due, RotationError};
 use crate::keys::{Algorithm, MasterKey, MasterKeyError};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::registry::{Registry, RegistryError};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Location, Store, StoreError};
+use crate::token::opaque::TokenWriter;
 
 /// How often the store's revision is checked. Changes made by the CLI or
-/// another process reach the hot path within this interval plus a rebuild.
+/// another node reach the hot path within this interval plus a rebuild
+/// (on PostgreSQL, NOTIFY usually brings them sooner).
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
+/// How often expired tokens and revocations are purged, in bounded batches.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+const PURGE_BATCH: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -36,6 +41,8 @@ pub enum StartError {
     Registry(#[from] RegistryError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("WRIT_MASTER_KEY must be set with PostgreSQL: every node and the CLI must share it")]
+    NoSharedMasterKey,
 }
 
 /// The master key file sits beside the database: `writ.db` → `writ.db.key`.
@@ -47,9 +54,22 @@ pub fn key_file_for(database: &Path) -> PathBuf {
 
 /// Opens the database and the master key, as both `serve` and the CLI do.
 pub async fn open(config: &Config) -> Result<(Store, MasterKey), StartError> {
-    let path = Store::path_from_url(&config.database)?;
-    let store = Store::open(&path).await?;
-    let master = MasterKey::load(config.master_key.as_deref(), &key_file_for(&path))?;
+    let location = Location::parse(&config.database)?;
+    // Check the key before touching the database, so a misconfigured node
+    // fails without side effects.
+    let master = match &location {
+        Location::Sqlite(path) => {
+            MasterKey::load(config.master_key.as_deref(), &key_file_for(path))?
+        }
+        Location::Postgres(_) => {
+            let text = config
+                .master_key
+                .as_deref()
+                .ok_or(StartError::NoSharedMasterKey)?;
+            MasterKey::from_base64(text).ok_or(MasterKeyError::BadEnv)?
+        }
+    };
+    let store = Store::open(&location).await?;
     Ok((store, master))
 }
 
@@ -80,6 +100,7 @@ impl RunningServer {
 
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
     let (store, master) = open(&config).await?;
+    let master = Arc::new(master);
     let now = clock.now();
 
     let mut needed = vec![Algorithm::ES256];
@@ -103,24 +124,46 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+
+    let (stop, mut stopped) = watch::channel(false);
+    let (secret_use, used) = mpsc::channel(4096);
+    // SQLite has one writer at a time; PostgreSQL commits batches in parallel.
+    let writers = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    };
     let state = AppState {
         registry: registry.clone(),
         clock: clock.clone(),
         hasher: master.secret_hasher(),
+        token_hasher: master.token_hasher(),
         issuer: issuer.clone().into(),
         policy: Arc::new(GrantPolicy {
             enabled: config.client_credentials_enabled,
             default_lifetime: config.token_lifetime,
             default_audience: config.default_audience.clone().unwrap_or(issuer.clone()),
         }),
+        writer: TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch),
+        store: store.clone(),
+        secret_use,
     };
 
-    let (stop, mut stopped) = watch::channel(false);
+    let changed = Arc::new(Notify::new());
+    tokio::spawn(listen_for_changes(store.clone(), changed.clone(), stop.subscribe()));
     tokio::spawn(refresh(
         store.clone(),
-        master,
+        master.clone(),
         registry,
+        clock.clone(),
+        changed,
+        stop.subscribe(),
+    ));
+    tokio::spawn(record_secret_use(store.clone(), used));
+    tokio::spawn(maintain(
+        store.clone(),
+        master,
         clock,
+        config.clone(),
         stop.subscribe(),
     ));
     let app = router(state);
@@ -151,7 +194,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             "no client exists yet; create one with: {program} client create --name my-service{db}"
         );
     }
-    tracing::info!(issuer = %issuer, database = %config.database, "ready");
+    tracing::info!(issuer = %issuer, database = %redact(&config.database), "ready");
     Ok(RunningServer {
         addr,
         issuer,
@@ -160,28 +203,72 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     })
 }
 
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// PostgreSQL: wake the refresher as soon as any node or the CLI commits a
+/// registry change. SQLite has no notifications; the refresher polls.
+async fn listen_for_changes(store: Store, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    if store.backend() != Backend::Postgres {
+        return;
+    }
+    loop {
+        let mut changes = match store.listen().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "LISTEN failed; relying on the periodic check");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                r = changes.next() => match r {
+                    Ok(()) => changed.notify_one(),
+                    Err(_) => break,
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
 /// Rebuilds the registry when the store's revision moves (a write by this or
-/// any other process) or when a retiring key's publication window ends.
+/// any other process) or when a key's publication window ends.
 async fn refresh(
     store: Store,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     registry: Arc<ArcSwap<Registry>>,
     clock: Arc<dyn Clock>,
+    changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failing = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(REFRESH_INTERVAL) => {}
+            _ = changed.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         let current = registry.load();
         let now = clock.now();
         let due = current.next_expiry.is_some_and(|t| t <= now);
         let result = match store.revision().await {
-            Ok(rev) if rev == current.revision && !due => continue,
+            Ok(rev) if rev == current.revision && !due => Ok(None),
             Ok(_) => match store.snapshot().await {
                 Ok(snapshot) => Registry::build(snapshot, &master, now, Some(&current))
+                    .map(Some)
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
@@ -190,11 +277,13 @@ async fn refresh(
         match result {
             Ok(next) => {
                 if failing {
-                    tracing::info!("registry refresh recovered");
+                    tracing::info!("database reachable again; registry refresh recovered");
                 }
                 failing = false;
-                tracing::debug!(revision = next.revision, "registry rebuilt");
-                registry.store(Arc::new(next));
+                if let Some(next) = next {
+                    tracing::debug!(revision = next.revision, "registry rebuilt");
+                    registry.store(Arc::new(next));
+                }
             }
             // Keep serving the last good snapshot; say so once per outage.
             Err(e) if !failing => {
@@ -202,6 +291,66 @@ async fn refresh(
                 tracing::error!(error = %e, "registry refresh failed; serving the last snapshot");
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Writes secrets' `last_used_at` in batches, off the request path.
+async fn record_secret_use(store: Store, mut used: mpsc::Receiver<(i64, i64)>) {
+    let mut batch = Vec::new();
+    while used.recv_many(&mut batch, 256).await > 0 {
+        if let Err(e) = store.touch_secrets(&batch).await {
+            tracing::warn!(error = %e, "could not record secret use");
+        }
+        batch.clear();
+    }
+}
+
+/// Periodic work: purge expired tokens in bounded batches; rotate keys on
+/// schedule when `[keys] rotate_every` is set.
+async fn maintain(
+    store: Store,
+    master: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Checking whether a rotation is due is one small query.
+    let tick = config
+        .rotate_every
+        .map_or(PURGE_INTERVAL, |_| Duration::from_secs(1));
+    let mut last_purge = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = clock.now();
+        if let Some(every) = config.rotate_every {
+            match rotate_due(&store, &master, every.as_secs() as i64, config.token_lifetime, now)
+                .await
+            {
+                Ok(kids) if !kids.is_empty() => {
+                    tracing::info!(?kids, "rotated signing keys on schedule")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+            }
+        }
+        if last_purge.elapsed() >= PURGE_INTERVAL {
+            last_purge = std::time::Instant::now();
+            loop {
+                match store.purge_expired(now, PURGE_BATCH).await {
+                    Ok(n) if n > 0 => tracing::debug!(n, "purged expired tokens"),
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "purging expired tokens failed");
+                        break;
+                    }
+                }
+                // Let other writers in between batches.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }

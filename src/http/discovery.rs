@@ -6,7 +6,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, INTROSPECTION_PATH, REVOCATION_PATH};
+
+/// The same three methods at every endpoint that authenticates clients.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 use crate::oauth::client_credentials::GRANT_TYPE;
 
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
@@ -37,8 +40,11 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         // No authorization endpoint: no response types (RFC 8414 §2 allows
         // an empty list for servers that only serve the token endpoint).
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported":
-            ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
     });
     if !scopes.is_empty() {
         doc["scopes_supported"] = json!(scopes);

@@ -3,20 +3,28 @@
 
 mod discovery;
 mod error;
+mod introspect;
 mod token;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use axum::http::{header, HeaderValue};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::keys::SecretHasher;
+use crate::oauth::client_auth::{Authenticated, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
+use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::registry::Registry;
+use crate::store::{Store, StoreError};
+use crate::token::opaque::TokenWriter;
 
 /// What every handler shares. Cloning is cheap.
 #[derive(Clone)]
@@ -24,24 +32,39 @@ pub struct AppState {
     pub registry: Arc<ArcSwap<Registry>>,
     pub clock: Arc<dyn Clock>,
     pub hasher: SecretHasher,
+    pub token_hasher: SecretHasher,
     pub issuer: Arc<str>,
     pub policy: Arc<GrantPolicy>,
+    pub store: Store,
+    pub writer: TokenWriter,
+    /// (secret id, when) pairs, written to the store in the background.
+    pub secret_use: mpsc::Sender<(i64, i64)>,
 }
 
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
 /// Layer (`/oauth/token`), Moltin (`/oauth/access_token`), WSO2 (`/token`).
 pub const TOKEN_PATHS: [&str; 3] = ["/oauth/token", "/oauth/access_token", "/token"];
+pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
+pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 pub fn router(state: AppState) -> Router {
     let token_route = post(token::token).fallback(error::method_not_allowed);
-    let mut token_routes = Router::new();
+    let mut oauth_routes = Router::new()
+        .route(
+            INTROSPECTION_PATH,
+            post(introspect::introspect).fallback(error::method_not_allowed),
+        )
+        .route(
+            REVOCATION_PATH,
+            post(introspect::revoke).fallback(error::method_not_allowed),
+        );
     for path in TOKEN_PATHS {
-        token_routes = token_routes.route(path, token_route.clone());
+        oauth_routes = oauth_routes.route(path, token_route.clone());
     }
-    // RFC 6749 §5.1: token responses, errors included, must not be cached.
-    let token_routes = token_routes.layer(axum::middleware::map_response(no_store));
+    // RFC 6749 §5.1, RFC 7662 §2.2: these answers must not be cached.
+    let oauth_routes = oauth_routes.layer(axum::middleware::map_response(no_store));
     Router::new()
-        .merge(token_routes)
+        .merge(oauth_routes)
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
@@ -56,4 +79,84 @@ async fn no_store(mut response: Response) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// Content type, size limit and parsing, shared by the POST endpoints.
+async fn read_params(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError> {
+    let format = BodyFormat::from_content_type(header_str(headers, header::CONTENT_TYPE)?)?;
+    let body = read_body(headers, body).await?;
+    format.parse(&body)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, OAuthError> {
+    headers
+        .get(&name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| OAuthError::invalid_request(format!("the {name} header is not ASCII")))
+        })
+        .transpose()
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError> {
+    let too_large = || {
+        OAuthError::invalid_request(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+            .with_status(413)
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if e.into_inner().is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                OAuthError::invalid_request("the body could not be read")
+            }
+        })
+}
+
+impl AppState {
+    /// The client credentials of a request (RFC 6749 §2.3), extracted.
+    fn credentials(
+        &self,
+        headers: &HeaderMap,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+    ) -> Result<ClientCredentials, OAuthError> {
+        ClientCredentials::extract(
+            header_str(headers, header::AUTHORIZATION)?,
+            client_id,
+            client_secret,
+        )
+    }
+
+    /// Notes that a secret was used, at most once a minute per secret; the
+    /// store is written in the background, never on the request path.
+    fn record_use(&self, who: &Authenticated<'_>, now: i64) {
+        if let Some(secret) = who.secret {
+            if secret.should_report_use(now) {
+                let _ = self.secret_use.try_send((secret.id, now));
+            }
+        }
+    }
+}
+
+/// A store failure as the client sees it: 503 when the database is out of
+/// reach (it will come back), else 500. The cause is logged, never sent.
+pub(crate) fn store_error(e: &StoreError) -> OAuthError {
+    if e.is_unavailable() {
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the token store is unavailable; try again shortly",
+        )
+        .with_detail(e.to_string())
+    } else {
+        OAuthError::server_error(e)
+    }
 }

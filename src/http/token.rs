@@ -1,17 +1,17 @@
 //! `POST /oauth/token` (and its aliases): RFC 6749 §4.4.2, §5.1, §5.2.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::AppState;
-use crate::oauth::client_auth::ClientCredentials;
-use crate::oauth::client_credentials::authorize;
-use crate::oauth::request::{BodyFormat, TokenRequest, MAX_BODY_BYTES};
+use super::{read_params, store_error, AppState};
+use crate::oauth::client_credentials::{authorize, Authorized};
+use crate::oauth::request::TokenRequest;
 use crate::oauth::OAuthError;
-use crate::token::jwt;
+use crate::store::TokenRecord;
+use crate::token::{jwt, opaque, TokenFormat};
 
 /// RFC 6749 §5.1, plus `created_at` (Commerce Layer) and the absolute
 /// `expires` (Moltin's SDK reads it).
@@ -34,14 +34,11 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body
 }
 
 async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    // 1. content type and body size
-    let format = BodyFormat::from_content_type(header_str(headers, header::CONTENT_TYPE)?)?;
-    let body = read_body(headers, body).await?;
-    // 2. parse the body; repeated parameters refused
-    let request = TokenRequest::from_params(format.parse(&body)?)?;
+    // 1–2. content type, body size, parse; repeated parameters refused
+    let request = TokenRequest::from_params(read_params(headers, body).await?)?;
     // 3. exactly one client authentication method
-    let credentials = ClientCredentials::extract(
-        header_str(headers, header::AUTHORIZATION)?,
+    let credentials = state.credentials(
+        headers,
         request.client_id.clone(),
         request.client_secret.clone(),
     )?;
@@ -56,27 +53,33 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         &request,
         &credentials,
     )?;
+    state.record_use(&grant.authenticated, now);
     // 10. mint
-    let key = registry.signer(grant.algorithm).ok_or_else(|| {
-        OAuthError::server_error(format!("no active {} signing key", grant.algorithm))
-    })?;
-    let exp = now.saturating_add(grant.lifetime.min(i64::MAX as u64) as i64);
+    let exp = now.saturating_add(grant.lifetime.min(i64::MAX as u64 / 2) as i64);
     let jti = jwt::new_jti();
-    let access_token = jwt::mint(
-        key,
-        &jwt::Claims {
-            iss: &state.issuer,
-            sub: &grant.client.id,
-            client_id: &grant.client.id,
-            aud: grant.audience,
-            iat: now,
-            exp,
-            jti: &jti,
-            scope: &grant.scope,
-        },
-    )
-    .map_err(OAuthError::server_error)?;
-    tracing::debug!(client_id = %grant.client.id, aud = grant.audience, scope = %grant.scope, "token issued");
+    let access_token = match grant.format {
+        TokenFormat::Jwt => mint_jwt(state, &registry, &grant, now, exp, &jti)?,
+        TokenFormat::Opaque => {
+            let token = opaque::generate();
+            let record = TokenRecord {
+                hash: state.token_hasher.hash(&token).to_vec(),
+                jti: jti.clone(),
+                client_id: grant.client.id.clone(),
+                scope: grant.scope.clone(),
+                audience: grant.audience.to_owned(),
+                issued_at: now,
+                expires_at: exp,
+                revoked_at: None,
+            };
+            // Answered only once the token is committed.
+            state
+                .writer
+                .persist(record)
+                .await
+                .map_err(|e| store_error(&e))?;
+            token
+        }
+    };
     // 11. render (no-store headers are added by the router for every response)
     Ok(axum::Json(TokenResponse {
         access_token: &access_token,
@@ -89,35 +92,29 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     .into_response())
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, OAuthError> {
-    headers
-        .get(&name)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| OAuthError::invalid_request(format!("the {name} header is not ASCII")))
-        })
-        .transpose()
-}
-
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError> {
-    let too_large = || {
-        OAuthError::invalid_request(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
-            .with_status(413)
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            if e.into_inner().is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                OAuthError::invalid_request("the body could not be read")
-            }
-        })
+fn mint_jwt(
+    state: &AppState,
+    registry: &crate::registry::Registry,
+    grant: &Authorized<'_>,
+    now: i64,
+    exp: i64,
+    jti: &str,
+) -> Result<String, OAuthError> {
+    let key = registry.signer(grant.algorithm).ok_or_else(|| {
+        OAuthError::server_error(format!("no active {} signing key", grant.algorithm))
+    })?;
+    jwt::mint(
+        key,
+        &jwt::Claims {
+            iss: &state.issuer,
+            sub: &grant.client.id,
+            client_id: &grant.client.id,
+            aud: grant.audience,
+            iat: now,
+            exp,
+            jti,
+            scope: &grant.scope,
+        },
+    )
+    .map_err(OAuthError::server_error)
 }

@@ -12,6 +12,7 @@ use super::{random_bytes, SecretHasher};
 pub struct MasterKey {
     kek: LessSafeKey,
     secret_hmac: [u8; 32],
+    token_hmac: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -53,6 +54,7 @@ impl MasterKey {
         Self {
             kek: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &kek).expect("32-byte AES key")),
             secret_hmac: derive(b"writ client-secret-hmac v1"),
+            token_hmac: derive(b"writ opaque-token-hmac v1"),
         }
     }
 
@@ -86,6 +88,11 @@ impl MasterKey {
 
     pub fn secret_hasher(&self) -> SecretHasher {
         SecretHasher::new(&self.secret_hmac)
+    }
+
+    /// Keys the hash under which opaque access tokens are stored.
+    pub fn token_hasher(&self) -> SecretHasher {
+        SecretHasher::new(&self.token_hmac)
     }
 
     /// AES-256-GCM with a random nonce, bound to `context` (the key id) so a

@@ -1,7 +1,9 @@
-//! Creating and rotating signing keys in the store.
+//! The signing-key lifecycle: *next* (published before it ever signs, so
+//! resource servers that cache the JWKS already know it), *active* (signs),
+//! *retiring* (published, not signing, until its tokens expire), gone.
 
 use super::{Algorithm, MasterKey, SigningKey};
-use crate::store::{KeyRecord, Store, StoreError};
+use crate::store::{KeyRecord, KeyState, Store, StoreError};
 
 /// Slack for clocks of resource servers that run a little behind.
 const CLOCK_SKEW: i64 = 60;
@@ -14,8 +16,8 @@ pub enum RotationError {
     Generate(Algorithm),
 }
 
-/// Generates a signing key for each algorithm in `needed` that has none yet:
-/// ES256 on first start, and others when an API first asks for them.
+/// Makes sure each algorithm in `needed` has an active and a next key: ES256
+/// on first start, others when an API first asks for them.
 pub async fn ensure_signing_keys(
     store: &Store,
     master: &MasterKey,
@@ -25,19 +27,26 @@ pub async fn ensure_signing_keys(
     let keys = store.keys().await?;
     let mut created = Vec::new();
     for &alg in needed {
-        if !keys
-            .iter()
-            .any(|k| k.algorithm == alg && k.retired_at.is_none())
-        {
-            created.push(add(store, master, alg, now, now).await?);
+        let has = |state| {
+            keys.iter()
+                .any(|k| k.algorithm == alg && k.state(now) == state)
+        };
+        if !has(KeyState::Active) {
+            let key = generate(master, alg, now, Some(now))?;
+            store.insert_key(&key).await?;
+            created.push(key.kid);
+        }
+        if !has(KeyState::Next) {
+            let key = generate(master, alg, now, None)?;
+            store.insert_key(&key).await?;
+            created.push(key.kid);
         }
     }
     Ok(created)
 }
 
-/// Replaces the active key of each algorithm in use (or only `only`). The
-/// replaced keys stop signing at once and stay in the JWKS until every token
-/// they may have signed has expired.
+/// One rotation for each algorithm in use (or only `only`): next → active,
+/// active → retiring, and a new next. Returns the newly active key ids.
 pub async fn rotate(
     store: &Store,
     master: &MasterKey,
@@ -48,7 +57,7 @@ pub async fn rotate(
     let keys = store.keys().await?;
     let mut algorithms: Vec<Algorithm> = keys
         .iter()
-        .filter(|k| k.retired_at.is_none())
+        .filter(|k| k.state(now) == KeyState::Active)
         .map(|k| k.algorithm)
         .filter(|a| only.is_none_or(|o| o == *a))
         .collect();
@@ -60,11 +69,66 @@ pub async fn rotate(
     algorithms.sort();
     algorithms.dedup();
     let publish_until = now + longest_lifetime(store, server_default_lifetime).await? + CLOCK_SKEW;
-    let mut created = Vec::new();
+    let mut activated = Vec::new();
     for alg in algorithms {
-        created.push(add(store, master, alg, now, publish_until).await?);
+        activated.push(rotate_one(store, master, &keys, alg, now, publish_until).await?);
     }
-    Ok(created)
+    Ok(activated)
+}
+
+/// Rotates the algorithms whose active key is older than `every` seconds.
+/// Several nodes may try at once; the store lets only one succeed.
+pub async fn rotate_due(
+    store: &Store,
+    master: &MasterKey,
+    every: i64,
+    server_default_lifetime: u64,
+    now: i64,
+) -> Result<Vec<String>, RotationError> {
+    let keys = store.keys().await?;
+    let due: Vec<Algorithm> = keys
+        .iter()
+        .filter(|k| k.state(now) == KeyState::Active)
+        .filter(|k| k.activated_at.unwrap_or(k.created_at) + every <= now)
+        .map(|k| k.algorithm)
+        .collect();
+    let mut activated = Vec::new();
+    if due.is_empty() {
+        return Ok(activated);
+    }
+    let publish_until = now + longest_lifetime(store, server_default_lifetime).await? + CLOCK_SKEW;
+    for alg in due {
+        match rotate_one(store, master, &keys, alg, now, publish_until).await {
+            Ok(kid) => activated.push(kid),
+            Err(RotationError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(activated)
+}
+
+async fn rotate_one(
+    store: &Store,
+    master: &MasterKey,
+    keys: &[KeyRecord],
+    alg: Algorithm,
+    now: i64,
+    publish_until: i64,
+) -> Result<String, RotationError> {
+    let find = |state| {
+        keys.iter()
+            .find(|k| k.algorithm == alg && k.state(now) == state)
+    };
+    let retiring = find(KeyState::Active).map(|k| k.kid.as_str());
+    let promote = match find(KeyState::Next) {
+        Some(k) => k.clone(),
+        None => generate(master, alg, now, None)?,
+    };
+    let next = generate(master, alg, now, None)?;
+    store
+        .rotate_keys(retiring, &promote, &next, now, publish_until)
+        .await?;
+    Ok(promote.kid)
 }
 
 /// The longest lifetime any token could have been issued with.
@@ -79,23 +143,21 @@ async fn longest_lifetime(store: &Store, server_default: u64) -> Result<i64, Sto
     Ok(longest.min(i64::MAX as u64 / 2) as i64)
 }
 
-async fn add(
-    store: &Store,
+fn generate(
     master: &MasterKey,
     algorithm: Algorithm,
     now: i64,
-    publish_until: i64,
-) -> Result<String, RotationError> {
+    activated_at: Option<i64>,
+) -> Result<KeyRecord, RotationError> {
     let (key, pkcs8) =
         SigningKey::generate(algorithm).map_err(|_| RotationError::Generate(algorithm))?;
-    let record = KeyRecord {
-        kid: key.kid.clone(),
-        algorithm,
+    Ok(KeyRecord {
         private_key: master.seal(key.kid.as_bytes(), &pkcs8),
+        kid: key.kid,
+        algorithm,
         created_at: now,
+        activated_at,
         retired_at: None,
         publish_until: None,
-    };
-    store.add_key(&record, publish_until).await?;
-    Ok(key.kid)
+    })
 }

@@ -162,6 +162,25 @@ impl SigningKey {
         })
     }
 
+    /// Checks a JWS signature made by this key.
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        use aws_lc_rs::signature::UnparsedPublicKey;
+        match &self.pair {
+            Pair::Es256(k) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                    .verify(message, sig)
+            }
+            Pair::EdDsa(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
+                .verify(message, sig),
+            Pair::Rs256(k) => UnparsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                k.public_key().as_ref(),
+            )
+            .verify(message, sig),
+        }
+        .is_ok()
+    }
+
     /// The JWS signature over `message` (RFC 7515 §5.1).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let err = |_| KeyError(self.algorithm);

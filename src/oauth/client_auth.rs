@@ -5,7 +5,14 @@ use base64::Engine;
 
 use super::OAuthError;
 use crate::keys::SecretHasher;
-use crate::registry::{Client, Registry};
+use crate::registry::{Client, Registry, StoredSecret};
+
+/// A client that proved who it is, and the secret it used (none if public).
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated<'r> {
+    pub client: &'r Client,
+    pub secret: Option<&'r StoredSecret>,
+}
 
 /// The credentials one request presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +85,7 @@ impl ClientCredentials {
         registry: &'r Registry,
         hasher: &SecretHasher,
         now: i64,
-    ) -> Result<&'r Client, OAuthError> {
+    ) -> Result<Authenticated<'r>, OAuthError> {
         let presented = self.secret().map(|s| hasher.hash(s));
         let fail = |detail| {
             let mut e = OAuthError::client_authentication_failed(detail);
@@ -88,19 +95,20 @@ impl ClientCredentials {
         let client = registry
             .client(self.client_id())
             .ok_or_else(|| fail("unknown client"))?;
-        let verified = match (&presented, client.public) {
+        let secret = match (&presented, client.public) {
             (Some(_), true) => return Err(fail("public client sent a secret")),
             (None, false) => return Err(fail("confidential client sent no secret")),
-            (None, true) => true,
-            (Some(hash), false) => client.secret_matches(hash, now),
+            (None, true) => None,
+            (Some(hash), false) => Some(
+                client
+                    .matching_secret(hash, now)
+                    .ok_or_else(|| fail("wrong secret"))?,
+            ),
         };
         if !client.enabled {
             return Err(fail("client is disabled"));
         }
-        if !verified {
-            return Err(fail("wrong secret"));
-        }
-        Ok(client)
+        Ok(Authenticated { client, secret })
     }
 }
 

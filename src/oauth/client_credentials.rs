@@ -11,7 +11,9 @@ use super::client_auth::ClientCredentials;
 use super::policy::{resolve_lifetime, resolve_scope};
 use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
+use super::client_auth::Authenticated;
 use crate::keys::{Algorithm, SecretHasher};
+use crate::token::TokenFormat;
 use crate::registry::{Api, Client, Registry};
 
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -30,10 +32,12 @@ pub struct GrantPolicy {
 #[derive(Debug)]
 pub struct Authorized<'r> {
     pub client: &'r Client,
+    pub authenticated: Authenticated<'r>,
     pub audience: &'r str,
     pub scope: String,
     pub lifetime: u64,
     pub algorithm: Algorithm,
+    pub format: TokenFormat,
 }
 
 pub fn authorize<'r>(
@@ -45,7 +49,8 @@ pub fn authorize<'r>(
     credentials: &ClientCredentials,
 ) -> Result<Authorized<'r>, OAuthError> {
     check_grant_type(policy, request.grant_type.as_deref())?;
-    let client = credentials.authenticate(registry, hasher, now)?;
+    let authenticated = credentials.authenticate(registry, hasher, now)?;
+    let client = authenticated.client;
     check_client_may_use_grant(client)?;
     let target = resolve_target(registry, client, request.audience.as_deref())?;
     let scope = resolve_scope(request.scope.as_deref(), target.allowed, target.default)?;
@@ -58,12 +63,18 @@ pub fn authorize<'r>(
     );
     Ok(Authorized {
         client,
+        authenticated,
         audience: target
             .api
             .map_or(&policy.default_audience, |a| &a.identifier),
         scope,
         lifetime,
         algorithm: target.api.map_or(Algorithm::ES256, |a| a.algorithm),
+        // The client's setting wins over the API's.
+        format: client
+            .token_format
+            .or(target.api.and_then(|a| a.token_format))
+            .unwrap_or_default(),
     })
 }
 
@@ -152,6 +163,7 @@ mod tests {
             grant_types: grant_types.iter().map(|s| s.to_string()).collect(),
             enabled: true,
             created_at: 0,
+            token_format: None,
         };
         let snapshot = Snapshot {
             revision: 1,
@@ -179,6 +191,7 @@ mod tests {
                 max_lifetime: Some(900),
                 algorithm: Algorithm::EdDSA,
                 created_at: 0,
+                token_format: Some(TokenFormat::Opaque),
             }],
             grants: vec![GrantRecord {
                 client_id: "conf".into(),
@@ -204,6 +217,14 @@ mod tests {
         body: &[(&str, &str)],
         creds: ClientCredentials,
     ) -> Result<(String, String, u64, Algorithm), OAuthError> {
+        run_full(enabled, body, creds).map(|(a, s, l, alg, _)| (a, s, l, alg))
+    }
+
+    fn run_full(
+        enabled: bool,
+        body: &[(&str, &str)],
+        creds: ClientCredentials,
+    ) -> Result<(String, String, u64, Algorithm, TokenFormat), OAuthError> {
         let master = MasterKey::from_bytes(&[7; 32]);
         let registry = fixture(&master);
         let policy = policy(enabled);
@@ -221,7 +242,7 @@ mod tests {
             }
         }
         authorize(&registry, &policy, &master.secret_hasher(), 0, &req, &creds)
-            .map(|a| (a.audience.to_string(), a.scope, a.lifetime, a.algorithm))
+            .map(|a| (a.audience.to_string(), a.scope, a.lifetime, a.algorithm, a.format))
     }
 
     fn post(id: &str, secret: &str) -> ClientCredentials {
@@ -292,6 +313,14 @@ mod tests {
             (aud.as_str(), scope.as_str(), lifetime, alg),
             ("https://api.example", "read:a", 600, Algorithm::EdDSA)
         );
+    }
+
+    #[test]
+    fn token_format_comes_from_the_api_unless_the_client_sets_one() {
+        let plain = run_full(true, &[], post("conf", SECRET)).unwrap();
+        assert_eq!(plain.4, TokenFormat::Jwt);
+        let api = run_full(true, &[("audience", "https://api.example")], post("conf", SECRET));
+        assert_eq!(api.unwrap().4, TokenFormat::Opaque);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod client_auth;
 pub mod client_credentials;
+pub mod introspect;
+pub mod revoke;
 pub mod error;
 pub mod policy;
 pub mod request;

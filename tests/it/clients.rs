@@ -8,7 +8,7 @@ use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 
 use crate::harness::{claims, verify, Writ};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_crate_client_credentials_exchange() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "read write"]);
@@ -57,11 +57,13 @@ async fn oauth2_crate_client_credentials_exchange() {
 }
 
 fn curl(args: &[&str]) -> serde_json::Value {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
+    let out = crate::harness::blocking(|| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl is installed")
+    });
     assert!(out.status.success(), "curl {args:?}");
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::harness::{verify, Writ};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "read"]);
@@ -33,7 +33,8 @@ async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
     let keys = jwks["keys"].as_array().unwrap();
     let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     algs.sort();
-    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    // Each algorithm: the active key and the next one, published before it signs.
+    assert_eq!(algs, ["ES256", "ES256", "EdDSA", "EdDSA", "RS256", "RS256"]);
     for k in keys {
         assert_eq!(k["use"], "sig");
         assert!(k.get("d").is_none(), "no private material in the JWKS");
@@ -63,7 +64,7 @@ async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc9068_tampered_token_does_not_verify() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -82,7 +83,7 @@ async fn rfc9068_tampered_token_does_not_verify() {
     assert!(result.is_err(), "a forged token must not verify");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc8414_metadata() {
     let mut w = Writ::new();
     w.cli(&[
@@ -110,6 +111,10 @@ async fn rfc8414_metadata() {
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": "https://auth.example.com/oauth/introspect",
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": "https://auth.example.com/oauth/revoke",
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "scopes_supported": ["a", "b"],
         })
     );

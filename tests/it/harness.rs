@@ -74,7 +74,7 @@ impl Writ {
         if json {
             cmd.arg("--json");
         }
-        cmd.output().unwrap()
+        blocking(|| cmd.output().unwrap())
     }
 
     pub fn client(&self, args: &[&str]) -> Creds {
@@ -200,6 +200,17 @@ impl Reply {
     pub fn access_token(&self) -> &str {
         assert_eq!(self.status, 200, "{}", self.text);
         self.json["access_token"].as_str().unwrap()
+    }
+}
+
+/// Runs blocking work (a child process) without stalling an in-process
+/// server that shares this test's runtime: its tasks move to another worker.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

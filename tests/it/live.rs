@@ -6,7 +6,7 @@ use crate::harness::{eventually, verify, Creds, Process, Writ};
 
 const LIMIT: Duration = Duration::from_secs(2);
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_changes_reach_the_running_server_within_two_seconds() {
     let mut w = Writ::new();
     w.start().await;
@@ -22,8 +22,8 @@ async fn cli_changes_reach_the_running_server_within_two_seconds() {
     w.cli(&["client", "enable", &c.id]);
     eventually(LIMIT, || async { w.token(&c, "").await.status == 200 }).await;
 
-    // rotate: the old secret stops, the new one works
-    let rotated = w.cli(&["client", "rotate-secret", &c.id]);
+    // rotate without overlap: the old secret stops, the new one works
+    let rotated = w.cli(&["client", "rotate-secret", &c.id, "--overlap", "0"]);
     let new = Creds {
         id: c.id.clone(),
         secret: rotated["client_secret"].as_str().unwrap().to_owned(),
@@ -72,7 +72,7 @@ async fn cli_changes_reach_the_running_server_within_two_seconds() {
     eventually(LIMIT, || async { w.token(&new, "").await.status == 401 }).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -81,7 +81,7 @@ async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
     let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
 
     let rotated = w.cli(&["key", "rotate"]);
-    let new_kid = rotated["created"][0].as_str().unwrap().to_owned();
+    let new_kid = rotated["activated"][0].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     eventually(LIMIT, || async {
         let t = w.token(&c, "").await.access_token().to_owned();
@@ -110,9 +110,10 @@ async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
         .collect();
     assert_eq!(states.iter().filter(|s| **s == "active").count(), 1);
     assert_eq!(states.iter().filter(|s| **s == "retiring").count(), 1);
+    assert_eq!(states.iter().filter(|s| **s == "next").count(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
     let mut w = Writ::new();
     let c = w.client(&["--lifetime", "60"]);
@@ -139,7 +140,7 @@ async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
     eventually(LIMIT, || async { !has_old(w.jwks().await) }).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_everything_and_old_tokens_verify() {
     let w = Writ::new();
     let mut first = Process::spawn(&w.db_path(), &[]);
@@ -245,7 +246,7 @@ async fn restart_keeps_everything_and_old_tokens_verify() {
     verify(t, &jwks, "https://kept/", &issuer_before);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_master_key_is_a_clear_start_error() {
     let w = Writ::new();
     w.client(&[]);

@@ -14,7 +14,7 @@ fn basic(id: &str, secret: &str) -> String {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_4_4_3_success_response_on_every_path() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "market:* read", "--default-scope", "market:all"]);
@@ -57,7 +57,7 @@ async fn rfc6749_4_4_3_success_response_on_every_path() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jti_is_unique_per_token() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -69,7 +69,7 @@ async fn jti_is_unique_per_token() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_2_3_1_basic_credentials_are_form_urlencoded() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "read"]);
@@ -89,7 +89,7 @@ async fn rfc6749_2_3_1_basic_credentials_are_form_urlencoded() {
     assert_eq!(r.json["scope"], "read");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_2_3_two_authentication_methods_are_invalid_request() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -109,7 +109,7 @@ async fn rfc6749_2_3_two_authentication_methods_are_invalid_request() {
     r.assert_error(400, "invalid_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_5_2_invalid_client_never_says_why() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -162,7 +162,7 @@ async fn rfc6749_5_2_invalid_client_never_says_why() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_client_json_body_commerce_layer_style() {
     let mut w = Writ::new();
     let p = w.client(&[
@@ -191,7 +191,7 @@ async fn public_client_json_body_commerce_layer_style() {
     assert_eq!(r.json["scope"], "market:all");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_5_2_grant_type_errors() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -209,7 +209,7 @@ async fn rfc6749_5_2_grant_type_errors() {
         .assert_error(400, "unauthorized_client");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_3_3_scope_rules() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "market:* read"]);
@@ -234,7 +234,7 @@ async fn rfc6749_3_3_scope_rules() {
     assert_eq!(w.token(&c, "").await.json["scope"], "read");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_scope_is_omitted_from_response_and_token() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -244,7 +244,7 @@ async fn empty_scope_is_omitted_from_response_and_token() {
     assert!(claims(r.access_token()).get("scope").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc8707_audience_and_resource() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "x"]);
@@ -306,7 +306,7 @@ async fn rfc8707_audience_and_resource() {
     .assert_error(400, "invalid_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifetime_rules_and_validity_period() {
     let mut w = Writ::new();
     let plain = w.client(&[]);
@@ -385,7 +385,7 @@ async fn lifetime_rules_and_validity_period() {
     .assert_error(400, "invalid_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_precise_errors() {
     let mut w = Writ::new();
     let c = w.client(&[]);
@@ -460,7 +460,7 @@ async fn malformed_requests_get_precise_errors() {
     .assert_error(400, "invalid_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_is_413_and_wrong_method_is_405() {
     let mut w = Writ::new();
     w.start().await;
@@ -503,7 +503,7 @@ async fn oversized_body_is_413_and_wrong_method_is_405() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_grant_is_unsupported_grant_type() {
     let mut w = Writ::new();
     let c = w.client(&[]);

@@ -1,0 +1,47 @@
+//! RFC 7662: token introspection.
+
+use serde_json::{json, Value};
+
+use super::request::Params;
+use super::OAuthError;
+use crate::registry::Client;
+use crate::token::TokenInfo;
+
+/// RFC 7662 §2.1 / RFC 7009 §2.1: `token` is REQUIRED, `token_type_hint`
+/// OPTIONAL (a hint only: both formats are told apart without it).
+pub fn token_param(params: &Params) -> Result<&str, OAuthError> {
+    params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the 'token' parameter is missing"))
+}
+
+/// A client sees the tokens issued to it; a client holding the
+/// `writ:introspect` scope (a resource server) sees every token.
+pub fn may_see(caller: &Client, token: &TokenInfo) -> bool {
+    caller.id == token.client_id || caller.may_introspect_any()
+}
+
+/// RFC 7662 §2.2. An inactive answer says nothing else, so it cannot tell an
+/// unknown token from an expired, revoked or hidden one.
+pub fn response(caller: &Client, token: Option<&TokenInfo>, issuer: &str) -> Value {
+    match token {
+        Some(t) if may_see(caller, t) => {
+            let mut v = json!({
+                "active": true,
+                "client_id": t.client_id,
+                "sub": t.client_id,
+                "aud": t.audience,
+                "iss": issuer,
+                "exp": t.expires_at,
+                "iat": t.issued_at,
+                "jti": t.jti,
+                "token_type": "Bearer",
+            });
+            if !t.scope.is_empty() {
+                v["scope"] = json!(t.scope);
+            }
+            v
+        }
+        _ => json!({"active": false}),
+    }
+}
