@@ -135,9 +135,11 @@ impl std::str::FromStr for FormatSetting {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "default" => Ok(Self(None)),
-            other => Ok(Self(Some(other.parse().map_err(|e: String| {
-                format!("{e}, or default")
-            })?))),
+            other => Ok(Self(Some(
+                other
+                    .parse()
+                    .map_err(|e: String| format!("{e}, or default"))?,
+            ))),
         }
     }
 }

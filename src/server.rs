@@ -149,7 +149,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     };
 
     let changed = Arc::new(Notify::new());
-    tokio::spawn(listen_for_changes(store.clone(), changed.clone(), stop.subscribe()));
+    tokio::spawn(listen_for_changes(
+        store.clone(),
+        changed.clone(),
+        stop.subscribe(),
+    ));
     tokio::spawn(refresh(
         store.clone(),
         master.clone(),
@@ -327,8 +331,14 @@ async fn maintain(
         }
         let now = clock.now();
         if let Some(every) = config.rotate_every {
-            match rotate_due(&store, &master, every.as_secs() as i64, config.token_lifetime, now)
-                .await
+            match rotate_due(
+                &store,
+                &master,
+                every.as_secs() as i64,
+                config.token_lifetime,
+                now,
+            )
+            .await
             {
                 Ok(kids) if !kids.is_empty() => {
                     tracing::info!(?kids, "rotated signing keys on schedule")

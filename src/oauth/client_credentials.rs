@@ -7,14 +7,14 @@
 //!
 //! `authorize` reads top to bottom as the checks a token request passes.
 
+use super::client_auth::Authenticated;
 use super::client_auth::ClientCredentials;
 use super::policy::{resolve_lifetime, resolve_scope};
 use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
-use super::client_auth::Authenticated;
 use crate::keys::{Algorithm, SecretHasher};
-use crate::token::TokenFormat;
 use crate::registry::{Api, Client, Registry};
+use crate::token::TokenFormat;
 
 pub const GRANT_TYPE: &str = "client_credentials";
 
@@ -241,8 +241,15 @@ mod tests {
                 _ => unreachable!(),
             }
         }
-        authorize(&registry, &policy, &master.secret_hasher(), 0, &req, &creds)
-            .map(|a| (a.audience.to_string(), a.scope, a.lifetime, a.algorithm, a.format))
+        authorize(&registry, &policy, &master.secret_hasher(), 0, &req, &creds).map(|a| {
+            (
+                a.audience.to_string(),
+                a.scope,
+                a.lifetime,
+                a.algorithm,
+                a.format,
+            )
+        })
     }
 
     fn post(id: &str, secret: &str) -> ClientCredentials {
@@ -319,7 +326,11 @@ mod tests {
     fn token_format_comes_from_the_api_unless_the_client_sets_one() {
         let plain = run_full(true, &[], post("conf", SECRET)).unwrap();
         assert_eq!(plain.4, TokenFormat::Jwt);
-        let api = run_full(true, &[("audience", "https://api.example")], post("conf", SECRET));
+        let api = run_full(
+            true,
+            &[("audience", "https://api.example")],
+            post("conf", SECRET),
+        );
         assert_eq!(api.unwrap().4, TokenFormat::Opaque);
     }
 

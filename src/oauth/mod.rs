@@ -3,10 +3,10 @@
 
 pub mod client_auth;
 pub mod client_credentials;
-pub mod introspect;
-pub mod revoke;
 pub mod error;
+pub mod introspect;
 pub mod policy;
 pub mod request;
+pub mod revoke;
 
 pub use error::{ErrorCode, OAuthError};

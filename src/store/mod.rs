@@ -63,9 +63,9 @@ impl StoreError {
                     || code.starts_with("28")
                     || code == "42501"
                     || matches!(&*code, "5" | "6" | "8" | "10" | "13" | "14")
-                    || code.parse::<u32>().is_ok_and(|c| {
-                        matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14) && c > 0xff
-                    })
+                    || code
+                        .parse::<u32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14) && c > 0xff)
             }),
             _ => false,
         }
@@ -96,7 +96,10 @@ impl Location {
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
         let path = path.split('?').next().unwrap_or_default();
-        if path.is_empty() || path == ":memory:" || url.contains("://") && !url.starts_with("sqlite") {
+        if path.is_empty()
+            || path == ":memory:"
+            || url.contains("://") && !url.starts_with("sqlite")
+        {
             return Err(StoreError::Config(format!(
                 "'{url}' names no database: use sqlite://PATH or postgres://…"
             )));
@@ -171,9 +174,11 @@ impl Store {
     }
 
     pub async fn revision(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Starts a registry write: the revision bump comes first, so it also
@@ -198,11 +203,36 @@ impl Store {
         let revision = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let clients = fetch(&mut tx, "SELECT * FROM clients ORDER BY created_at, id", client_row).await?;
-        let secrets = fetch(&mut tx, "SELECT * FROM client_secrets ORDER BY id", secret_row).await?;
-        let apis = fetch(&mut tx, "SELECT * FROM apis ORDER BY created_at, identifier", api_row).await?;
-        let grants = fetch(&mut tx, "SELECT * FROM grants ORDER BY client_id, api", grant_row).await?;
-        let keys = fetch(&mut tx, "SELECT * FROM keys ORDER BY created_at, kid", key_row).await?;
+        let clients = fetch(
+            &mut tx,
+            "SELECT * FROM clients ORDER BY created_at, id",
+            client_row,
+        )
+        .await?;
+        let secrets = fetch(
+            &mut tx,
+            "SELECT * FROM client_secrets ORDER BY id",
+            secret_row,
+        )
+        .await?;
+        let apis = fetch(
+            &mut tx,
+            "SELECT * FROM apis ORDER BY created_at, identifier",
+            api_row,
+        )
+        .await?;
+        let grants = fetch(
+            &mut tx,
+            "SELECT * FROM grants ORDER BY client_id, api",
+            grant_row,
+        )
+        .await?;
+        let keys = fetch(
+            &mut tx,
+            "SELECT * FROM keys ORDER BY created_at, kid",
+            key_row,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Snapshot {
             revision,
@@ -273,7 +303,12 @@ impl Store {
     }
 
     /// Runs one `UPDATE clients SET … = $1 WHERE id = $2`.
-    async fn update_client<T>(&self, sql: &'static str, value: T, id: &str) -> Result<(), StoreError>
+    async fn update_client<T>(
+        &self,
+        sql: &'static str,
+        value: T,
+        id: &str,
+    ) -> Result<(), StoreError>
     where
         T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
     {
@@ -568,17 +603,28 @@ impl Store {
             .await?
             .rows_affected();
             if n == 0 {
-                return Err(StoreError::Conflict(format!("key {kid} was already rotated")));
+                return Err(StoreError::Conflict(format!(
+                    "key {kid} was already rotated"
+                )));
             }
         }
-        let n = sqlx::query("UPDATE keys SET activated_at = $1 WHERE kid = $2 AND activated_at IS NULL")
-            .bind(now)
-            .bind(&promote.kid)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE keys SET activated_at = $1 WHERE kid = $2 AND activated_at IS NULL",
+        )
+        .bind(now)
+        .bind(&promote.kid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 0 {
-            insert_key(&mut tx, &KeyRecord { activated_at: Some(now), ..promote.clone() }).await?;
+            insert_key(
+                &mut tx,
+                &KeyRecord {
+                    activated_at: Some(now),
+                    ..promote.clone()
+                },
+            )
+            .await?;
         }
         insert_key(&mut tx, next).await?;
         tx.commit().await?;
@@ -743,7 +789,8 @@ fn opt_u64(row: &AnyRow, col: &str) -> Result<Option<u64>, sqlx::Error> {
 
 fn parsed<T: std::str::FromStr<Err = String>>(row: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
     let text: String = row.try_get(col)?;
-    text.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
+    text.parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))
 }
 
 fn opt_parsed<T: std::str::FromStr<Err = String>>(

@@ -144,10 +144,16 @@ mod tests {
         assert_eq!((ok.sub.as_str(), ok.scope.as_str()), ("c", "read"));
         assert!(verify(&token, find, "https://i", 70).is_none(), "expired");
         assert!(verify(&token, find, "https://x", 10).is_none(), "issuer");
-        assert!(verify(&token, |_| Some(&other), "https://i", 10).is_none(), "key");
+        assert!(
+            verify(&token, |_| Some(&other), "https://i", 10).is_none(),
+            "key"
+        );
         let mut forged = token.clone();
         forged.replace_range(token.len() - 4.., "AAAA");
-        assert!(verify(&forged, find, "https://i", 10).is_none(), "signature");
+        assert!(
+            verify(&forged, find, "https://i", 10).is_none(),
+            "signature"
+        );
         for junk in ["", "a.b", "a.b.c", "....", "x.y.z.w"] {
             assert!(verify(junk, find, "https://i", 10).is_none());
         }

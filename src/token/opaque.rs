@@ -60,10 +60,7 @@ impl TokenWriter {
     pub async fn persist(&self, record: TokenRecord) -> Result<(), Arc<StoreError>> {
         let (tx, rx) = oneshot::channel();
         let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));
-        self.queue
-            .send((record, tx))
-            .await
-            .map_err(|_| closed())?;
+        self.queue.send((record, tx)).await.map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 }

@@ -15,6 +15,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_writ");
 /// it, and (once started) a server on an ephemeral port.
 pub struct Writ {
     pub dir: tempfile::TempDir,
+    /// A PostgreSQL URL; `None`: a SQLite file in `dir`.
+    pub postgres: Option<String>,
     pub server: Option<RunningServer>,
     pub base: String,
     pub http: reqwest::Client,
@@ -31,6 +33,7 @@ impl Writ {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            postgres: None,
             server: None,
             base: String::new(),
             http: reqwest::Client::new(),
@@ -41,8 +44,19 @@ impl Writ {
         self.dir.path().join("writ.db")
     }
 
+    /// The same CLI and server on a PostgreSQL database, with the shared master key.
+    pub fn on_postgres(url: &str) -> Self {
+        Self {
+            postgres: Some(url.to_owned()),
+            ..Self::new()
+        }
+    }
+
     pub fn database(&self) -> String {
-        format!("sqlite://{}", self.db_path().display())
+        match &self.postgres {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.db_path().display()),
+        }
     }
 
     /// Runs the CLI with `--json` on this database; returns the parsed output.
@@ -71,6 +85,9 @@ impl Writ {
     pub fn cli_raw(&self, args: &[&str], json: bool) -> Output {
         let mut cmd = writ_command();
         cmd.arg("--database").arg(self.database()).args(args);
+        if self.postgres.is_some() {
+            cmd.env("WRIT_MASTER_KEY", crate::pg::MASTER_KEY);
+        }
         if json {
             cmd.arg("--json");
         }
@@ -94,6 +111,10 @@ impl Writ {
         Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database: self.database(),
+            master_key: self
+                .postgres
+                .as_ref()
+                .map(|_| crate::pg::MASTER_KEY.to_owned()),
             ..Config::default()
         }
     }
@@ -285,10 +306,14 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(db: &Path, extra: &[&str]) -> Self {
+        Self::spawn_on(&format!("sqlite://{}", db.display()), extra, &[])
+    }
+
+    pub fn spawn_on(database: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = writ_command()
-            .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-            .arg(format!("sqlite://{}", db.display()))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

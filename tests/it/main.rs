@@ -2,9 +2,13 @@
 //! files, the real `writ` binary for the CLI, HTTP on the wire.
 
 mod harness;
+mod pg;
 
 mod cli;
 mod clients;
 mod discovery;
 mod live;
+mod opaque;
+mod postgres;
+mod store;
 mod token;

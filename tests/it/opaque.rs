@@ -1,0 +1,380 @@
+//! Opaque tokens, introspection (RFC 7662), revocation (RFC 7009), secret
+//! rotation with overlap, and the key lifecycle, on SQLite.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{claims, eventually, Creds, Reply, Writ};
+
+const NOW: i64 = 1_800_000_000;
+const LIMIT: Duration = Duration::from_secs(2);
+
+async fn introspect(w: &Writ, caller: &Creds, token: &str) -> Reply {
+    w.post_form(
+        "/oauth/introspect",
+        &format!(
+            "client_id={}&client_secret={}&token={token}",
+            caller.id, caller.secret
+        ),
+    )
+    .await
+}
+
+async fn revoke(w: &Writ, caller: &Creds, token: &str) -> Reply {
+    w.post_form(
+        "/oauth/revoke",
+        &format!(
+            "client_id={}&client_secret={}&token={token}",
+            caller.id, caller.secret
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_token_introspects_and_revokes() {
+    let mut w = Writ::new();
+    let holder = w.client(&["--format", "opaque", "--scope", "read"]);
+    let other = w.client(&[]);
+    let rs = w.client(&["--scope", "writ:introspect"]);
+    w.start_fixed(NOW).await;
+
+    let r = w.token(&holder, "scope=read").await;
+    let token = r.access_token().to_owned();
+    assert!(
+        token.starts_with("writ_at_") && token.len() >= 8 + 43,
+        "{token}"
+    );
+    assert_eq!(r.json["expires"], NOW + 3600);
+
+    let i = introspect(&w, &holder, &token).await;
+    assert_eq!(i.status, 200);
+    assert_eq!(i.header("cache-control"), Some("no-store"));
+    let jti = i.json["jti"].as_str().unwrap().to_owned();
+    assert_eq!(
+        i.json,
+        json!({
+            "active": true, "client_id": holder.id, "sub": holder.id, "aud": w.base,
+            "iss": w.base, "exp": NOW + 3600, "iat": NOW, "jti": jti,
+            "token_type": "Bearer", "scope": "read",
+        })
+    );
+    // Another client sees nothing; a resource server with writ:introspect does.
+    assert_eq!(
+        introspect(&w, &other, &token).await.json,
+        json!({"active": false})
+    );
+    assert_eq!(introspect(&w, &rs, &token).await.json["active"], true);
+    // JSON bodies work too.
+    let i = w
+        .post_json(
+            "/oauth/introspect",
+            json!({"client_id": rs.id, "client_secret": rs.secret, "token": token,
+                   "token_type_hint": "access_token"}),
+        )
+        .await;
+    assert_eq!(i.json["active"], true);
+
+    // Only the holder (or writ:introspect) may revoke.
+    revoke(&w, &other, &token)
+        .await
+        .assert_error(400, "unauthorized_client");
+    assert_eq!(introspect(&w, &holder, &token).await.json["active"], true);
+    let r = revoke(&w, &holder, &token).await;
+    assert_eq!((r.status, r.json.clone()), (200, json!({})));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        introspect(&w, &holder, &token).await.json,
+        json!({"active": false})
+    );
+    // Revoking again, or an unknown token, is fine.
+    assert_eq!(revoke(&w, &holder, &token).await.status, 200);
+    assert_eq!(revoke(&w, &holder, "writ_at_unknown").await.status, 200);
+    assert_eq!(revoke(&w, &holder, "garbage").await.status, 200);
+
+    // The token itself is never stored.
+    drop(w.server.take().unwrap().shutdown().await);
+    let raw = std::fs::read(w.db_path()).unwrap();
+    let wal = std::fs::read(w.dir.path().join("writ.db-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(!bytes
+            .windows(token.len())
+            .any(|win| win == token.as_bytes()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_introspection_expiry_and_revocation_by_jti() {
+    let mut w = Writ::new();
+    let c = w.client(&["--scope", "read"]);
+    let clock = w.start_fixed(NOW).await;
+    let token = w
+        .token(&c, "validity_period=60")
+        .await
+        .access_token()
+        .to_owned();
+    let i = introspect(&w, &c, &token).await;
+    assert_eq!(i.json["active"], true);
+    assert_eq!(i.json["jti"], claims(&token)["jti"]);
+    assert_eq!(i.json["exp"], NOW + 60);
+
+    // Tampered, malformed, or from another issuer: inactive.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    for bad in [forged.as_str(), "a.b.c", "", "x"] {
+        let r = introspect(&w, &c, bad).await;
+        if bad.is_empty() {
+            r.assert_error(400, "invalid_request");
+        } else {
+            assert_eq!(r.json, json!({"active": false}), "{bad}");
+        }
+    }
+
+    clock.advance(60);
+    assert_eq!(
+        introspect(&w, &c, &token).await.json,
+        json!({"active": false})
+    );
+    clock.advance(-60);
+
+    assert_eq!(revoke(&w, &c, &token).await.status, 200);
+    assert_eq!(
+        introspect(&w, &c, &token).await.json,
+        json!({"active": false})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_and_revocation_authenticate_the_caller() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start().await;
+    let token = w.token(&c, "").await.access_token().to_owned();
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        w.post_form(path, &format!("token={token}"))
+            .await
+            .assert_error(401, "invalid_client");
+        w.post_form(
+            path,
+            &format!("token={token}&client_id={}&client_secret=x", c.id),
+        )
+        .await
+        .assert_error(401, "invalid_client");
+        w.post_form(
+            path,
+            &format!("client_id={}&client_secret={}", c.id, c.secret),
+        )
+        .await
+        .assert_error(400, "invalid_request");
+        let r = w.send(w.http.get(w.url(path))).await;
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn format_follows_api_unless_the_client_sets_one() {
+    let mut w = Writ::new();
+    let plain = w.client(&[]);
+    let jwt_client = w.client(&["--format", "jwt"]);
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://o/",
+        "--format",
+        "opaque",
+        "--scope",
+        "r",
+    ]);
+    for c in [&plain, &jwt_client] {
+        w.cli(&[
+            "grant",
+            "create",
+            "--client",
+            &c.id,
+            "--api",
+            "https://o/",
+            "--scope",
+            "r",
+        ]);
+    }
+    w.start().await;
+    let is_opaque = |r: &Reply| r.access_token().starts_with("writ_at_");
+    assert!(!is_opaque(&w.token(&plain, "").await));
+    assert!(is_opaque(&w.token(&plain, "audience=https://o/").await));
+    assert!(!is_opaque(
+        &w.token(&jwt_client, "audience=https://o/").await
+    ));
+
+    w.cli(&["client", "update", &plain.id, "--format", "jwt"]);
+    eventually(LIMIT, || async {
+        !is_opaque(&w.token(&plain, "audience=https://o/").await)
+    })
+    .await;
+    w.cli(&["api", "update", "https://o/", "--format", "default"]);
+    w.cli(&["client", "update", &jwt_client.id, "--format", "opaque"]);
+    eventually(LIMIT, || async {
+        is_opaque(&w.token(&jwt_client, "").await)
+    })
+    .await;
+    let shown = w.cli(&["client", "show", &jwt_client.id]);
+    assert_eq!(shown["format"], "opaque");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_survive_a_restart() {
+    let mut w = Writ::new();
+    let c = w.client(&["--format", "opaque"]);
+    w.start().await;
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        tokens.push(w.token(&c, "").await.access_token().to_owned());
+    }
+    w.server.take().unwrap().shutdown().await.unwrap();
+    w.start().await;
+    for t in &tokens {
+        assert_eq!(introspect(&w, &c, t).await.json["active"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opaque_requests_all_get_durable_tokens() {
+    let mut w = Writ::new();
+    let c = w.client(&["--format", "opaque"]);
+    w.start().await;
+    let w = std::sync::Arc::new(w);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (w, c) = (w.clone(), c.clone());
+        tasks.push(tokio::spawn(async move {
+            w.token(&c, "").await.access_token().to_owned()
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 200);
+    for t in tokens.iter().step_by(10) {
+        assert_eq!(introspect(&w, &c, t).await.json["active"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_rotation_with_overlap_and_usage() {
+    let mut w = Writ::new();
+    let old = w.client(&[]);
+    w.start().await;
+    assert_eq!(w.token(&old, "").await.status, 200);
+
+    let rotated = w.cli(&["client", "rotate-secret", &old.id, "--overlap", "1h"]);
+    let new = Creds {
+        id: old.id.clone(),
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+    };
+    eventually(LIMIT, || async { w.token(&new, "").await.status == 200 }).await;
+    assert_eq!(
+        w.token(&old, "").await.status,
+        200,
+        "old secret still works"
+    );
+
+    // `client show` lists both, without values, with expiry and last use.
+    let shown = eventually_show(&w, &old.id, |s| {
+        s.iter().filter(|x| !x["last_used_at"].is_null()).count() == 2
+    })
+    .await;
+    let secrets = shown.as_array().unwrap();
+    assert_eq!(secrets.len(), 2);
+    assert!(secrets[0]["expires_at"].is_i64());
+    assert!(secrets[1]["expires_at"].is_null());
+    let text = serde_json::to_string(&shown).unwrap();
+    assert!(!text.contains(&old.secret) && !text.contains(&new.secret));
+
+    // Retire the old one explicitly.
+    let old_id = secrets[0]["id"].as_i64().unwrap().to_string();
+    w.cli(&["client", "revoke-secret", &old.id, &old_id]);
+    eventually(LIMIT, || async { w.token(&old, "").await.status == 401 }).await;
+    assert_eq!(w.token(&new, "").await.status, 200);
+}
+
+async fn eventually_show(
+    w: &Writ,
+    id: &str,
+    check: impl Fn(&Vec<serde_json::Value>) -> bool,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..40 {
+        last = w.cli(&["client", "show", id])["secrets"].clone();
+        if check(last.as_array().unwrap()) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("secrets never matched: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_key_is_published_before_it_signs_and_rotation_promotes_it() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start().await;
+    let keys = w.cli(&["key", "list"]);
+    let kid_in = |state: &str, keys: &serde_json::Value| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["state"] == state)
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+    };
+    let active = kid_in("active", &keys).unwrap();
+    let next = kid_in("next", &keys).unwrap();
+    let jwks = w.jwks().await.to_string();
+    assert!(jwks.contains(&active) && jwks.contains(&next));
+    let signed_by = |r: Reply| {
+        jsonwebtoken::decode_header(r.access_token())
+            .unwrap()
+            .kid
+            .unwrap()
+    };
+    assert_eq!(signed_by(w.token(&c, "").await), active);
+
+    let rotated = w.cli(&["key", "rotate"]);
+    assert_eq!(rotated["activated"][0], next.as_str());
+    eventually(LIMIT, || async { signed_by(w.token(&c, "").await) == next }).await;
+    let keys = w.cli(&["key", "list"]);
+    assert_eq!(kid_in("retiring", &keys).unwrap(), active);
+    let new_next = kid_in("next", &keys).unwrap();
+    eventually(LIMIT, || async {
+        w.jwks().await.to_string().contains(&new_next)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_on_schedule() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let path = w.dir.path().join("writ.toml");
+    std::fs::write(&path, "[keys]\nrotate_every = \"1h\"\n").unwrap();
+    let config = writ::config::Config::resolve(&writ::config::Overrides {
+        config: Some(path),
+        database: Some(w.database()),
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let clock = std::sync::Arc::new(writ::clock::FixedClock::new(NOW));
+    w.start_with(config, clock.clone()).await;
+    let kid = |t: String| jsonwebtoken::decode_header(&t).unwrap().kid.unwrap();
+    let first = kid(w.token(&c, "").await.access_token().to_owned());
+    clock.advance(3601);
+    eventually(Duration::from_secs(5), || async {
+        kid(w.token(&c, "").await.access_token().to_owned()) != first
+    })
+    .await;
+}

@@ -1,0 +1,251 @@
+//! The storage contract: the same checks against SQLite and PostgreSQL.
+
+use writ::keys::Algorithm;
+use writ::store::{
+    ApiRecord, ClientRecord, GrantRecord, KeyRecord, KeyState, Location, Store, StoreError,
+    TokenRecord,
+};
+use writ::token::TokenFormat;
+
+use crate::pg::PgDb;
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: id.into(),
+        name: format!("client {id}"),
+        public: false,
+        scopes: vec!["market:*".into(), "read".into()],
+        default_scope: Some(vec!["market:all".into()]),
+        lifetime: Some(600),
+        grant_types: vec!["client_credentials".into()],
+        enabled: true,
+        created_at: 100,
+        token_format: Some(TokenFormat::Opaque),
+    }
+}
+
+fn token(n: u8, client_id: &str, expires_at: i64) -> TokenRecord {
+    TokenRecord {
+        hash: vec![n; 32],
+        jti: format!("jti-{n}"),
+        client_id: client_id.into(),
+        scope: "read".into(),
+        audience: "https://api/".into(),
+        issued_at: 100,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn key(kid: &str, activated_at: Option<i64>) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        algorithm: Algorithm::ES256,
+        private_key: vec![1, 2, 3],
+        created_at: 100,
+        activated_at,
+        retired_at: None,
+        publish_until: None,
+    }
+}
+
+async fn contract(store: Store) {
+    let rev0 = store.revision().await.unwrap();
+
+    // Clients round-trip exactly; every registry write bumps the revision.
+    let c = client("c1");
+    store.create_client(&c, Some(&[7; 32])).await.unwrap();
+    assert_eq!(store.client("c1").await.unwrap(), c);
+    assert!(store.revision().await.unwrap() > rev0);
+    assert!(matches!(
+        store.create_client(&c, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.client("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.set_client_enabled("c1", false).await.unwrap();
+    assert!(!store.client("c1").await.unwrap().enabled);
+    store.set_client_format("c1", None).await.unwrap();
+    assert_eq!(store.client("c1").await.unwrap().token_format, None);
+    assert!(matches!(
+        store.set_client_enabled("nope", true).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Secrets: rotation with overlap keeps the old one until then.
+    store
+        .rotate_secret("c1", &[8; 32], 200, 3600)
+        .await
+        .unwrap();
+    let secrets = store.secrets("c1").await.unwrap();
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[0].hash, vec![7; 32]);
+    assert_eq!(secrets[0].expires_at, Some(3800));
+    assert_eq!(secrets[1].expires_at, None);
+    store.touch_secrets(&[(secrets[1].id, 250)]).await.unwrap();
+    store.touch_secrets(&[(secrets[1].id, 240)]).await.unwrap();
+    assert_eq!(
+        store.secrets("c1").await.unwrap()[1].last_used_at,
+        Some(250)
+    );
+    store.revoke_secret("c1", secrets[0].id).await.unwrap();
+    assert_eq!(store.secrets("c1").await.unwrap().len(), 1);
+    assert!(store.revoke_secret("c1", secrets[0].id).await.is_err());
+    store.rotate_secret("c1", &[9; 32], 300, 0).await.unwrap();
+    let secrets = store.secrets("c1").await.unwrap();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].hash, vec![9; 32]);
+
+    // APIs and grants; deleting a client removes its grants.
+    let api = ApiRecord {
+        identifier: "https://api/".into(),
+        name: "API".into(),
+        scopes: vec!["read:a".into()],
+        lifetime: Some(60),
+        max_lifetime: Some(120),
+        algorithm: Algorithm::RS256,
+        created_at: 100,
+        token_format: None,
+    };
+    store.create_api(&api).await.unwrap();
+    assert_eq!(store.api("https://api/").await.unwrap(), api);
+    assert!(matches!(
+        store.create_api(&api).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .set_api_format("https://api/", Some(TokenFormat::Jwt))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api("https://api/").await.unwrap().token_format,
+        Some(TokenFormat::Jwt)
+    );
+    let grant = GrantRecord {
+        client_id: "c1".into(),
+        api: "https://api/".into(),
+        scopes: vec!["read:a".into()],
+        created_at: 100,
+    };
+    store.create_grant(&grant).await.unwrap();
+    assert!(matches!(
+        store.create_grant(&grant).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.grants().await.unwrap(), vec![grant.clone()]);
+
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.revision, store.revision().await.unwrap());
+    assert_eq!(
+        (snap.clients.len(), snap.apis.len(), snap.grants.len()),
+        (1, 1, 1)
+    );
+
+    store.delete_client("c1").await.unwrap();
+    assert!(store.grants().await.unwrap().is_empty());
+    assert!(store.secrets("c1").await.unwrap().is_empty());
+    store.delete_api("https://api/").await.unwrap();
+    assert!(store.delete_api("https://api/").await.is_err());
+
+    // Keys: next → active → retiring, once only.
+    store.insert_key(&key("k1", Some(100))).await.unwrap();
+    store.insert_key(&key("k2", None)).await.unwrap();
+    store
+        .rotate_keys(Some("k1"), &key("k2", None), &key("k3", None), 500, 4000)
+        .await
+        .unwrap();
+    let keys = store.keys().await.unwrap();
+    let state = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().state(600);
+    assert_eq!(state("k1"), KeyState::Retiring);
+    assert_eq!(state("k2"), KeyState::Active);
+    assert_eq!(state("k3"), KeyState::Next);
+    assert_eq!(
+        keys.iter().find(|k| k.kid == "k1").unwrap().state(4000),
+        KeyState::Expired
+    );
+    assert!(matches!(
+        store
+            .rotate_keys(Some("k1"), &key("k3", None), &key("k4", None), 600, 4000)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.keys().await.unwrap().len(),
+        3,
+        "a lost race changes nothing"
+    );
+
+    // Opaque tokens: batch insert, lookup, revoke, purge in bounded batches.
+    let batch: Vec<TokenRecord> = (0..250u8)
+        .map(|n| token(n, "c1", 1000 + n as i64))
+        .collect();
+    store.insert_tokens(&batch).await.unwrap();
+    assert_eq!(store.token(&[5; 32]).await.unwrap(), Some(batch[5].clone()));
+    assert_eq!(store.token(&[255; 32]).await.unwrap(), None);
+    assert!(
+        store.insert_tokens(&[batch[0].clone()]).await.is_err(),
+        "hash is unique"
+    );
+    store.revoke_token(&[5; 32], 150).await.unwrap();
+    assert_eq!(
+        store.token(&[5; 32]).await.unwrap().unwrap().revoked_at,
+        Some(150)
+    );
+    store.revoke_jti("jwt-1", 1100).await.unwrap();
+    store.revoke_jti("jwt-1", 1100).await.unwrap();
+    assert!(store.jti_revoked("jwt-1").await.unwrap());
+    assert!(!store.jti_revoked("jwt-2").await.unwrap());
+    // Tokens expiring at 1000..=1100 (101) and the revocation at 1100 are due at 1100.
+    let mut purged = 0;
+    loop {
+        let n = store.purge_expired(1100, 40).await.unwrap();
+        assert!(n <= 80);
+        if n == 0 {
+            break;
+        }
+        purged += n;
+    }
+    assert_eq!(purged, 102);
+    assert_eq!(store.token(&[100; 32]).await.unwrap(), None);
+    assert!(store.token(&[101; 32]).await.unwrap().is_some());
+    assert!(!store.jti_revoked("jwt-1").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_contract_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&Location::Sqlite(dir.path().join("c.db")))
+        .await
+        .unwrap();
+    contract(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_contract_postgres() {
+    let db = PgDb::create().await;
+    let store = Store::open(&Location::Postgres(db.url.clone()))
+        .await
+        .unwrap();
+    contract(store.clone()).await;
+    store.close().await;
+}
+
+#[test]
+fn database_urls() {
+    assert_eq!(
+        Location::parse("sqlite://writ.db").unwrap(),
+        Location::Sqlite("writ.db".into())
+    );
+    assert_eq!(
+        Location::parse("sqlite:///var/lib/writ.db").unwrap(),
+        Location::Sqlite("/var/lib/writ.db".into())
+    );
+    assert!(matches!(
+        Location::parse("postgres://u@h/db").unwrap(),
+        Location::Postgres(_)
+    ));
+    assert!(Location::parse("mysql://h/db").is_err());
+    assert!(Location::parse("sqlite::memory:").is_err());
+}
