@@ -51,22 +51,21 @@ impl StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                // PostgreSQL: connection exceptions (08), operator
-                // intervention (57, e.g. terminated backends), insufficient
-                // resources (53), lost privileges or credentials (42501, 28).
-                // SQLite: BUSY (5), LOCKED (6), READONLY (8), IOERR (10),
-                // FULL (13), CANTOPEN (14).
-                code.starts_with("08")
-                    || code.starts_with("57")
-                    || code.starts_with("53")
-                    || code.starts_with("28")
-                    || code == "42501"
-                    || matches!(&*code, "5" | "6" | "8" | "10" | "13" | "14")
-                    || code
-                        .parse::<u32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14) && c > 0xff)
-            }),
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite (primary result code, the low byte): BUSY 5,
+                    // LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+                    code.parse::<u32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+                } else {
+                    // PostgreSQL SQLSTATE: connection exception (08), operator
+                    // intervention such as terminated backends (57),
+                    // insufficient resources (53), lost credentials (28) or
+                    // CONNECT privilege (42501).
+                    ["08", "57", "53", "28"].iter().any(|c| code.starts_with(c)) || code == "42501"
+                }
+            }
             _ => false,
         }
     }
