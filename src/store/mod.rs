@@ -196,6 +196,21 @@ impl Store {
         Ok(tx)
     }
 
+    /// One registry change that must touch a row: `missing` when none matched,
+    /// and then nothing is written.
+    async fn change_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        missing: impl FnOnce() -> StoreError,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_change().await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Err(missing());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Everything the registry needs, read in one transaction so it is consistent.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -301,33 +316,11 @@ impl Store {
         rows.iter().map(secret_row).collect()
     }
 
-    /// Runs one `UPDATE clients SET … = $1 WHERE id = $2`.
-    async fn update_client<T>(
-        &self,
-        sql: &'static str,
-        value: T,
-        id: &str,
-    ) -> Result<(), StoreError>
-    where
-        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
-    {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query(sql)
-            .bind(value)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(no_client(id));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn set_client_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
-        let sql = "UPDATE clients SET enabled = $1 WHERE id = $2";
-        self.update_client(sql, flag(enabled), id).await
+        let q = sqlx::query("UPDATE clients SET enabled = $1 WHERE id = $2")
+            .bind(flag(enabled))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
     }
 
     pub async fn set_client_format(
@@ -335,23 +328,15 @@ impl Store {
         id: &str,
         format: Option<TokenFormat>,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE clients SET token_format = $1 WHERE id = $2";
-        self.update_client(sql, format.map(|f| f.as_str().to_owned()), id)
-            .await
+        let q = sqlx::query("UPDATE clients SET token_format = $1 WHERE id = $2")
+            .bind(format.map(|f| f.as_str()))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(no_client(id));
-        }
-        tx.commit().await?;
-        Ok(())
+        let q = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id);
+        self.change_one(q, || no_client(id)).await
     }
 
     /// Adds a new secret. The client's other live secrets keep working until
@@ -399,20 +384,13 @@ impl Store {
     }
 
     pub async fn revoke_secret(&self, client_id: &str, secret_id: i64) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
+        let q = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id)
-            .bind(secret_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "client '{client_id}' has no secret {secret_id}"
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+            .bind(secret_id);
+        self.change_one(q, || {
+            StoreError::NotFound(format!("client '{client_id}' has no secret {secret_id}"))
+        })
+        .await
     }
 
     /// Records when secrets were last used. Not a registry change: no revision bump.
@@ -482,32 +460,15 @@ impl Store {
         identifier: &str,
         format: Option<TokenFormat>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query("UPDATE apis SET token_format = $1 WHERE identifier = $2")
+        let q = sqlx::query("UPDATE apis SET token_format = $1 WHERE identifier = $2")
             .bind(format.map(|f| f.as_str()))
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(no_api(identifier));
-        }
-        tx.commit().await?;
-        Ok(())
+            .bind(identifier);
+        self.change_one(q, || no_api(identifier)).await
     }
 
     pub async fn delete_api(&self, identifier: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query("DELETE FROM apis WHERE identifier = $1")
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(no_api(identifier));
-        }
-        tx.commit().await?;
-        Ok(())
+        let q = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier);
+        self.change_one(q, || no_api(identifier)).await
     }
 
     // ---- grants ----
@@ -543,20 +504,13 @@ impl Store {
     }
 
     pub async fn delete_grant(&self, client_id: &str, api: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
-        let n = sqlx::query("DELETE FROM grants WHERE client_id = $1 AND api = $2")
+        let q = sqlx::query("DELETE FROM grants WHERE client_id = $1 AND api = $2")
             .bind(client_id)
-            .bind(api)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "client '{client_id}' has no grant for '{api}'"
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+            .bind(api);
+        self.change_one(q, || {
+            StoreError::NotFound(format!("client '{client_id}' has no grant for '{api}'"))
+        })
+        .await
     }
 
     // ---- keys ----

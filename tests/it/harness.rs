@@ -119,6 +119,21 @@ impl Writ {
         }
     }
 
+    /// The test's settings plus a TOML config file with `toml` in it.
+    pub fn config_with_file(&self, toml: &str) -> Config {
+        let path = self.dir.path().join("writ.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut config = Config::resolve(&writ::config::Overrides {
+            config: Some(path),
+            database: Some(self.database()),
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        config.master_key = self.config().master_key;
+        config
+    }
+
     pub async fn start(&mut self) {
         self.start_with(self.config(), Arc::new(SystemClock)).await;
     }

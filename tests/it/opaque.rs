@@ -359,15 +359,7 @@ async fn next_key_is_published_before_it_signs_and_rotation_promotes_it() {
 async fn keys_rotate_on_schedule() {
     let mut w = Writ::new();
     let c = w.client(&[]);
-    let path = w.dir.path().join("writ.toml");
-    std::fs::write(&path, "[keys]\nrotate_every = \"1h\"\n").unwrap();
-    let config = writ::config::Config::resolve(&writ::config::Overrides {
-        config: Some(path),
-        database: Some(w.database()),
-        listen: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let config = w.config_with_file("[keys]\nrotate_every = \"1h\"\n");
     let clock = std::sync::Arc::new(writ::clock::FixedClock::new(NOW));
     w.start_with(config, clock.clone()).await;
     let kid = |t: String| jsonwebtoken::decode_header(&t).unwrap().kid.unwrap();

@@ -507,15 +507,7 @@ async fn oversized_body_is_413_and_wrong_method_is_405() {
 async fn disabled_grant_is_unsupported_grant_type() {
     let mut w = Writ::new();
     let c = w.client(&[]);
-    let path = w.dir.path().join("writ.toml");
-    std::fs::write(&path, "[grant_types.client_credentials]\nenabled = false\n").unwrap();
-    let config = writ::config::Config::resolve(&writ::config::Overrides {
-        config: Some(path),
-        database: Some(w.database()),
-        listen: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let config = w.config_with_file("[grant_types.client_credentials]\nenabled = false\n");
     w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
         .await;
     let r = w.token(&c, "").await;
