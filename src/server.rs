@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, rotate_due, RotationError};
 use crate::keys::{Algorithm, MasterKey, MasterKeyError};
 use crate::oauth::client_credentials::GrantPolicy;
@@ -132,7 +132,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         Backend::Sqlite => 1,
         Backend::Postgres => 4,
     };
-    let state = AppState {
+    let state = AppState::new(Shared {
         registry: registry.clone(),
         clock: clock.clone(),
         hasher: master.secret_hasher(),
@@ -146,7 +146,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         writer: TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch),
         store: store.clone(),
         secret_use,
-    };
+    });
 
     let changed = Arc::new(Notify::new());
     tokio::spawn(listen_for_changes(

@@ -6,10 +6,12 @@ ALTER TABLE apis ADD COLUMN token_format TEXT;
 ALTER TABLE keys ADD COLUMN activated_at INTEGER;
 UPDATE keys SET activated_at = created_at;
 
--- Opaque access tokens, by HMAC-SHA-256 of the token; the token itself is never stored.
+-- Opaque access tokens. A token is a public selector (`id`, time-ordered, so
+-- inserts append to the B-tree instead of dirtying random pages) and a
+-- secret part; only an HMAC-SHA-256 of the whole token is kept.
 CREATE TABLE tokens (
-    hash       BLOB PRIMARY KEY,
-    jti        TEXT NOT NULL,
+    id         BLOB PRIMARY KEY,
+    hash       BLOB NOT NULL,
     client_id  TEXT NOT NULL,
     scope      TEXT NOT NULL,
     audience   TEXT NOT NULL,

@@ -26,9 +26,25 @@ use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 use crate::token::opaque::TokenWriter;
 
-/// What every handler shares. Cloning is cheap.
+/// What every handler shares. axum clones the state for every request, so it
+/// is one `Arc` (an HMAC key clone alone copies hash contexts).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+pub struct Shared {
     pub registry: Arc<ArcSwap<Registry>>,
     pub clock: Arc<dyn Clock>,
     pub hasher: SecretHasher,
@@ -121,7 +137,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError>
         })
 }
 
-impl AppState {
+impl Shared {
     /// The client credentials of a request (RFC 6749 §2.3), extracted.
     fn credentials(
         &self,

@@ -56,14 +56,13 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     state.record_use(&grant.authenticated, now);
     // 10. mint
     let exp = now.saturating_add(grant.lifetime.min(i64::MAX as u64 / 2) as i64);
-    let jti = jwt::new_jti();
     let access_token = match grant.format {
-        TokenFormat::Jwt => mint_jwt(state, &registry, &grant, now, exp, &jti)?,
+        TokenFormat::Jwt => mint_jwt(state, &registry, &grant, now, exp, &jwt::new_jti())?,
         TokenFormat::Opaque => {
-            let token = opaque::generate();
+            let (token, selector) = opaque::generate();
             let record = TokenRecord {
+                id: selector.to_vec(),
                 hash: state.token_hasher.hash(&token).to_vec(),
-                jti: jti.clone(),
                 client_id: grant.client.id.clone(),
                 scope: grant.scope.clone(),
                 audience: grant.audience.to_owned(),

@@ -589,32 +589,30 @@ impl Store {
     /// Inserts a batch of tokens in one transaction (group commit).
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Multi-row INSERTs; 8 parameters a row stays under both backends' limits.
+        // Multi-row INSERTs: 7 parameters a row, 700 a statement, well under
+        // both backends' limits. SQLite gets anonymous `?` placeholders: for
+        // numbered ones every bind looks its name up in a list, quadratic here.
         for chunk in tokens.chunks(100) {
-            let mut sql = String::from(
-                "INSERT INTO tokens (hash, jti, client_id, scope, audience, issued_at, expires_at) VALUES ",
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=7)
+                        .map(|k| match self.backend {
+                            Backend::Sqlite => "?".to_owned(),
+                            Backend::Postgres => format!("${}", i * 7 + k),
+                        })
+                        .collect();
+                    format!("({})", p.join(","))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at) VALUES {}",
+                rows.join(",")
             );
-            for i in 0..chunk.len() {
-                let b = i * 7;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                ));
-            }
             let mut q = sqlx::query(&sql);
             for t in chunk {
                 q = q
+                    .bind(&t.id[..])
                     .bind(&t.hash[..])
-                    .bind(&t.jti)
                     .bind(&t.client_id)
                     .bind(&t.scope)
                     .bind(&t.audience)
@@ -627,18 +625,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn token(&self, hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1")
-            .bind(hash)
+    pub async fn token(&self, id: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE id = $1")
+            .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(token_row).transpose()
     }
 
-    pub async fn revoke_token(&self, hash: &[u8], now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+    pub async fn revoke_token(&self, id: &[u8], now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
-            .bind(hash)
+            .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -666,8 +664,8 @@ impl Store {
     /// Deletes up to `batch` expired tokens and revocations; returns how many.
     pub async fn purge_expired(&self, now: i64, batch: i64) -> Result<u64, StoreError> {
         let tokens = sqlx::query(
-            "DELETE FROM tokens WHERE hash IN
-               (SELECT hash FROM tokens WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM tokens WHERE id IN
+               (SELECT id FROM tokens WHERE expires_at <= $1 LIMIT $2)",
         )
         .bind(now)
         .bind(batch)
@@ -819,8 +817,8 @@ fn key_row(row: &AnyRow) -> Result<KeyRecord, StoreError> {
 
 fn token_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
+        id: row.try_get("id")?,
         hash: row.try_get("hash")?,
-        jti: row.try_get("jti")?,
         client_id: row.try_get("client_id")?,
         scope: row.try_get("scope")?,
         audience: row.try_get("audience")?,

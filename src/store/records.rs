@@ -102,11 +102,11 @@ impl KeyRecord {
     }
 }
 
-/// An opaque access token, by keyed hash.
+/// An opaque access token: its public selector and the keyed hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
+    pub id: Vec<u8>,
     pub hash: Vec<u8>,
-    pub jti: String,
     pub client_id: String,
     pub scope: String,
     pub audience: String,

@@ -42,7 +42,7 @@ impl FromStr for TokenFormat {
     }
 }
 
-use crate::keys::SecretHasher;
+use crate::keys::{hashes_equal, SecretHasher};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
@@ -61,7 +61,7 @@ pub struct TokenInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handle {
-    /// The keyed hash of an opaque token.
+    /// The selector of an opaque token.
     Opaque(Vec<u8>),
     /// A JWT, revoked by its `jti`.
     Jwt,
@@ -79,21 +79,27 @@ pub async fn lookup(
     now: i64,
 ) -> Result<Option<TokenInfo>, StoreError> {
     if raw.starts_with(opaque::PREFIX) {
-        let hash = token_hasher.hash(raw);
-        let Some(t) = store.token(&hash).await? else {
+        let Some(selector) = opaque::selector(raw) else {
             return Ok(None);
         };
-        if t.revoked_at.is_some() || t.expires_at <= now {
+        let Some(t) = store.token(&selector).await? else {
+            return Ok(None);
+        };
+        // The selector is not secret: the token must match its stored hash.
+        if !hashes_equal(&t.hash, &token_hasher.hash(raw))
+            || t.revoked_at.is_some()
+            || t.expires_at <= now
+        {
             return Ok(None);
         }
         return Ok(Some(TokenInfo {
-            jti: t.jti,
+            jti: crate::keys::b64url(&selector),
             client_id: t.client_id,
             scope: t.scope,
             audience: t.audience,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
-            handle: Handle::Opaque(hash.to_vec()),
+            handle: Handle::Opaque(selector.to_vec()),
         }));
     }
     let Some(claims) = jwt::verify(raw, |kid| registry.published_key(kid), issuer, now) else {

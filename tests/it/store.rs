@@ -26,8 +26,8 @@ fn client(id: &str) -> ClientRecord {
 
 fn token(n: u8, client_id: &str, expires_at: i64) -> TokenRecord {
     TokenRecord {
+        id: vec![n; 16],
         hash: vec![n; 32],
-        jti: format!("jti-{n}"),
         client_id: client_id.into(),
         scope: "read".into(),
         audience: "https://api/".into(),
@@ -182,15 +182,15 @@ async fn contract(store: Store) {
         .map(|n| token(n, "c1", 1000 + n as i64))
         .collect();
     store.insert_tokens(&batch).await.unwrap();
-    assert_eq!(store.token(&[5; 32]).await.unwrap(), Some(batch[5].clone()));
-    assert_eq!(store.token(&[255; 32]).await.unwrap(), None);
+    assert_eq!(store.token(&[5; 16]).await.unwrap(), Some(batch[5].clone()));
+    assert_eq!(store.token(&[255; 16]).await.unwrap(), None);
     assert!(
         store.insert_tokens(&[batch[0].clone()]).await.is_err(),
-        "hash is unique"
+        "id is unique"
     );
-    store.revoke_token(&[5; 32], 150).await.unwrap();
+    store.revoke_token(&[5; 16], 150).await.unwrap();
     assert_eq!(
-        store.token(&[5; 32]).await.unwrap().unwrap().revoked_at,
+        store.token(&[5; 16]).await.unwrap().unwrap().revoked_at,
         Some(150)
     );
     store.revoke_jti("jwt-1", 1100).await.unwrap();
@@ -208,8 +208,8 @@ async fn contract(store: Store) {
         purged += n;
     }
     assert_eq!(purged, 102);
-    assert_eq!(store.token(&[100; 32]).await.unwrap(), None);
-    assert!(store.token(&[101; 32]).await.unwrap().is_some());
+    assert_eq!(store.token(&[100; 16]).await.unwrap(), None);
+    assert!(store.token(&[101; 16]).await.unwrap().is_some());
     assert!(!store.jti_revoked("jwt-1").await.unwrap());
 }
 
