@@ -27,7 +27,7 @@ impl IntoResponse for OAuthError {
             "error": self.code.as_str(),
             "error_description": self.description,
         });
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = super::no_store((status, axum::Json(body)).into_response());
         let headers = response.headers_mut();
         if self.basic_challenge && self.code == ErrorCode::InvalidClient {
             headers.insert(

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{read_params, store_error, AppState};
+use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::request::Params;
 use crate::oauth::{introspect as rules, revoke as revocation, OAuthError};
@@ -19,7 +19,7 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
         let now = state.clock.now();
         let caller = authenticate(&state, &headers, &params, &registry, now)?;
         let token = find(&state, &params, &registry, now).await?;
-        Ok::<_, OAuthError>(axum::Json(rules::response(
+        Ok::<_, OAuthError>(oauth_json(rules::response(
             caller.client,
             token.as_ref(),
             &state.issuer,
@@ -42,7 +42,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
             done.map_err(|e| store_error(&e))?;
             tracing::info!(client_id = %caller.client.id, jti = %t.jti, "token revoked");
         }
-        Ok::<_, OAuthError>(axum::Json(json!({})))
+        Ok::<_, OAuthError>(oauth_json(json!({})))
     };
     result.await.into_response()
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::mpsc;
@@ -77,8 +77,6 @@ pub fn router(state: AppState) -> Router {
     for path in TOKEN_PATHS {
         oauth_routes = oauth_routes.route(path, token_route.clone());
     }
-    // RFC 6749 §5.1, RFC 7662 §2.2: these answers must not be cached.
-    let oauth_routes = oauth_routes.layer(axum::middleware::map_response(no_store));
     Router::new()
         .merge(oauth_routes)
         .route("/.well-known/jwks.json", get(discovery::jwks))
@@ -90,11 +88,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn no_store(mut response: Response) -> Response {
+/// RFC 6749 §5.1, RFC 7662 §2.2: OAuth answers, errors included, must not be
+/// cached. Every response of the token, introspection and revocation
+/// endpoints is made by this or by `OAuthError`'s `IntoResponse`.
+pub(crate) fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// A 200 JSON answer of an OAuth endpoint.
+pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
+    no_store(axum::Json(body).into_response())
 }
 
 /// Content type, size limit and parsing, shared by the POST endpoints.

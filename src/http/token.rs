@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{read_params, store_error, AppState};
+use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
 use crate::oauth::OAuthError;
@@ -79,16 +79,15 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
             token
         }
     };
-    // 11. render (no-store headers are added by the router for every response)
-    Ok(axum::Json(TokenResponse {
+    // 11. render, with the no-store headers
+    Ok(oauth_json(TokenResponse {
         access_token: &access_token,
         token_type: "Bearer",
         expires_in: grant.lifetime,
         scope: &grant.scope,
         created_at: now,
         expires: exp,
-    })
-    .into_response())
+    }))
 }
 
 fn mint_jwt(

@@ -64,7 +64,10 @@ async fn opaque_token_introspects_and_revokes() {
     let mut guessed = token.clone();
     let last = if token.ends_with('A') { "B" } else { "A" };
     guessed.replace_range(token.len() - 1.., last);
-    assert_eq!(introspect(&w, &holder, &guessed).await.json, json!({"active": false}));
+    assert_eq!(
+        introspect(&w, &holder, &guessed).await.json,
+        json!({"active": false})
+    );
     // Another client sees nothing; a resource server with writ:introspect does.
     assert_eq!(
         introspect(&w, &other, &token).await.json,
