@@ -68,9 +68,15 @@ struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "WRIT_LISTEN")]
     listen: Option<String>,
-    /// Issuer URL (default: http://<listen address>)
+    /// Issuer URL (default: http(s)://<listen address>)
     #[arg(long, env = "WRIT_ISSUER")]
     issuer: Option<String>,
+    /// Serve HTTPS: certificate chain (PEM); reloaded when the file changes
+    #[arg(long, env = "WRIT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serve HTTPS: private key (PEM)
+    #[arg(long, env = "WRIT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +292,8 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen.clone();
         overrides.issuer = args.issuer.clone();
+        overrides.tls_cert = args.tls_cert.clone();
+        overrides.tls_key = args.tls_key.clone();
     }
     let config = Config::resolve(&overrides)?;
     if let Command::Serve(_) = cli.command {

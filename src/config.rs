@@ -27,6 +27,14 @@ pub struct Config {
     pub rotate_every: Option<std::time::Duration>,
     /// Most opaque tokens committed in one transaction; 1 disables group commit.
     pub opaque_max_batch: usize,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -41,6 +49,7 @@ impl Default for Config {
             master_key: None,
             rotate_every: None,
             opaque_max_batch: DEFAULT_OPAQUE_MAX_BATCH,
+            tls: None,
         }
     }
 }
@@ -54,6 +63,8 @@ pub struct FileConfig {
     pub issuer: Option<String>,
     pub default_audience: Option<String>,
     pub token_lifetime: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub grant_types: Option<GrantTypes>,
     pub keys: Option<KeysSection>,
     pub opaque_tokens: Option<OpaqueSection>,
@@ -101,6 +112,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub database: Option<String>,
     pub issuer: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -160,7 +173,22 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let tls = match (
+            overrides.tls_cert.clone().or(file.tls_cert),
+            overrides.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(Tls { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "TLS settings",
+                    "tls_cert/tls_key".into(),
+                    "give both the certificate and the key, or neither".into(),
+                ))
+            }
+        };
         Ok(Self {
+            tls,
             rotate_every,
             opaque_max_batch,
             listen,
@@ -272,6 +300,25 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_certificate_and_key() {
+        let err = Config::resolve(&Overrides {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("both"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writ.toml");
+        std::fs::write(&path, "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        let config = Config::resolve(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.tls.unwrap().key, std::path::PathBuf::from("k.pem"));
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Tls};
 use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, rotate_due, RotationError};
 use crate::keys::{Algorithm, MasterKey, MasterKeyError};
@@ -25,6 +26,10 @@ use crate::token::opaque::TokenWriter;
 /// another node reach the hot path within this interval plus a rebuild
 /// (on PostgreSQL, NOTIFY usually brings them sooner).
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
+/// How long in-flight HTTPS requests may take to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the TLS certificate and key files are checked for changes.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(2);
 /// How often expired tokens and revocations are purged, in bounded batches.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const PURGE_BATCH: i64 = 1000;
@@ -43,6 +48,8 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error("WRIT_MASTER_KEY must be set with PostgreSQL: every node and the CLI must share it")]
     NoSharedMasterKey,
+    #[error("cannot load the TLS certificate or key: {0}")]
+    Tls(std::io::Error),
 }
 
 /// The master key file sits beside the database: `writ.db` → `writ.db.key`.
@@ -120,10 +127,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Bind(config.listen, e))?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let issuer = config
         .issuer
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
     let (stop, mut stopped) = watch::channel(false);
     let (secret_use, used) = mpsc::channel(4096);
@@ -171,17 +183,47 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         stop.subscribe(),
     ));
     let app = router(state);
-    let handle = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+    let handle = match &config.tls {
+        None => tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+            store.close().await;
+            result
+        }),
+        Some(tls) => {
+            // One crypto provider for the whole process, whatever else links rustls.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(StartError::Tls)?;
+            tokio::spawn(reload_certificate(
+                rustls.clone(),
+                tls.clone(),
+                stop.subscribe(),
+            ));
+            let listener = listener
+                .into_std()
+                .map_err(|e| StartError::Bind(config.listen, e))?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)
+                .map_err(|e| StartError::Bind(config.listen, e))?;
+            let handle = axum_server::Handle::new();
+            let on_stop = handle.clone();
+            tokio::spawn(async move {
                 let _ = stopped.wait_for(|s| *s).await;
+                on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            });
+            tokio::spawn(async move {
+                let result = server.handle(handle).serve(app.into_make_service()).await;
+                store.close().await;
+                result
             })
-            .await;
-        store.close().await;
-        result
-    });
+        }
+    };
 
-    tracing::info!("listening on http://{addr}");
+    tracing::info!("listening on {scheme}://{addr}");
     if !has_clients {
         let db = if config.database == crate::config::DEFAULT_DATABASE {
             String::new()
@@ -215,6 +257,35 @@ fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Reloads the certificate when its files change (a renewal), so new
+/// connections get the new one without a restart; a bad pair is logged and
+/// the old certificate kept.
+async fn reload_certificate(rustls: RustlsConfig, tls: Tls, mut stop: watch::Receiver<bool>) {
+    let stamp = |tls: &Tls| {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (m(&tls.cert), m(&tls.key))
+    };
+    let mut seen = stamp(&tls);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CERTIFICATE_CHECK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = stamp(&tls);
+        if now == seen {
+            continue;
+        }
+        match rustls.reload_from_pem_file(&tls.cert, &tls.key).await {
+            Ok(()) => {
+                seen = now;
+                tracing::info!(cert = %tls.cert.display(), "TLS certificate reloaded");
+            }
+            // Perhaps caught between writing the two files: try again next time.
+            Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded"),
+        }
     }
 }
 

@@ -65,7 +65,7 @@ pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 pub fn router(state: AppState) -> Router {
     let token_route = post(token::token).fallback(error::method_not_allowed);
-    let mut oauth_routes = Router::new()
+    let mut router = Router::new()
         .route(
             INTROSPECTION_PATH,
             post(introspect::introspect).fallback(error::method_not_allowed),
@@ -75,10 +75,9 @@ pub fn router(state: AppState) -> Router {
             post(introspect::revoke).fallback(error::method_not_allowed),
         );
     for path in TOKEN_PATHS {
-        oauth_routes = oauth_routes.route(path, token_route.clone());
+        router = router.route(path, token_route.clone());
     }
-    Router::new()
-        .merge(oauth_routes)
+    router
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

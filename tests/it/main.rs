@@ -11,4 +11,5 @@ mod live;
 mod opaque;
 mod postgres;
 mod store;
+mod tls;
 mod token;
