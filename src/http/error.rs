@@ -23,10 +23,20 @@ impl IntoResponse for OAuthError {
         }
         let status =
             StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code.as_str(),
             "error_description": self.description,
         });
+        if self.errors_array {
+            // Commerce Layer's SDK reports failures from an `errors` array;
+            // RFC 6749 §5.2 clients ignore the extra member.
+            body["errors"] = serde_json::json!([{
+                "code": self.code.as_str().to_ascii_uppercase(),
+                "title": self.code.as_str(),
+                "detail": self.description,
+                "status": status.as_u16().to_string(),
+            }]);
+        }
         let mut response = super::no_store((status, axum::Json(body)).into_response());
         let headers = response.headers_mut();
         if self.basic_challenge && self.code == ErrorCode::InvalidClient {
@@ -39,6 +49,22 @@ impl IntoResponse for OAuthError {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         response
+    }
+}
+
+impl OAuthError {
+    /// Errors answer in the dialect of the request: a JSON body (Commerce
+    /// Layer) also gets the `errors` array its SDK reads.
+    pub fn for_request(mut self, headers: &axum::http::HeaderMap) -> Self {
+        self.errors_array = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.split(';')
+                    .next()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+            });
+        self
     }
 }
 

@@ -13,8 +13,9 @@ use crate::oauth::OAuthError;
 use crate::store::TokenRecord;
 use crate::token::{jwt, opaque, TokenFormat};
 
-/// RFC 6749 §5.1, plus `created_at` (Commerce Layer) and the absolute
-/// `expires` (Moltin's SDK reads it).
+/// RFC 6749 §5.1, plus members other dialects' SDKs read (§5.1 allows
+/// more): `created_at` (Commerce Layer), the absolute `expires` and the
+/// grant `identifier` (Moltin).
 #[derive(Serialize)]
 struct TokenResponse<'a> {
     access_token: &'a str,
@@ -24,12 +25,13 @@ struct TokenResponse<'a> {
     scope: &'a str,
     created_at: i64,
     expires: i64,
+    identifier: &'static str,
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match issue(&state, &headers, body).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => e.for_request(&headers).into_response(),
     }
 }
 
@@ -87,6 +89,7 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         scope: &grant.scope,
         created_at: now,
         expires: exp,
+        identifier: grant.grant_type,
     }))
 }
 

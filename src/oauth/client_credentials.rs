@@ -17,6 +17,9 @@ use crate::registry::{Api, Client, Registry};
 use crate::token::TokenFormat;
 
 pub const GRANT_TYPE: &str = "client_credentials";
+/// Moltin's SDK asks for `grant_type=implicit` with only a `client_id` when it
+/// has no secret: a public client's request for its default, read-only token.
+pub const MOLTIN_IMPLICIT: &str = "implicit";
 
 /// Server-wide settings the grant needs.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct Authorized<'r> {
     pub lifetime: u64,
     pub algorithm: Algorithm,
     pub format: TokenFormat,
+    /// The grant as the client named it, echoed as Moltin's `identifier`.
+    pub grant_type: &'static str,
 }
 
 pub fn authorize<'r>(
@@ -48,12 +53,22 @@ pub fn authorize<'r>(
     request: &TokenRequest,
     credentials: &ClientCredentials,
 ) -> Result<Authorized<'r>, OAuthError> {
-    check_grant_type(policy, request.grant_type.as_deref())?;
+    let grant_type = check_grant_type(policy, request.grant_type.as_deref())?;
     let authenticated = credentials.authenticate(registry, hasher, now)?;
     let client = authenticated.client;
     check_client_may_use_grant(client)?;
-    let target = resolve_target(registry, client, request.audience.as_deref())?;
-    let scope = resolve_scope(request.scope.as_deref(), target.allowed, target.default)?;
+    let (scope, audience) = match grant_type {
+        MOLTIN_IMPLICIT => (None, None),
+        _ => (request.scope.as_deref(), request.audience.as_deref()),
+    };
+    if grant_type == MOLTIN_IMPLICIT && !client.public {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "grant_type=implicit is for public clients; use client_credentials",
+        ));
+    }
+    let target = resolve_target(registry, client, audience)?;
+    let scope = resolve_scope(scope, target.allowed, target.default)?;
     let lifetime = resolve_lifetime(
         client.lifetime,
         target.api.and_then(|a| a.lifetime),
@@ -75,18 +90,23 @@ pub fn authorize<'r>(
             .token_format
             .or(target.api.and_then(|a| a.token_format))
             .unwrap_or_default(),
+        grant_type,
     })
 }
 
 /// RFC 6749 §4.4.2: `grant_type` is REQUIRED; §5.2 `unsupported_grant_type`
 /// for one this server does not offer (or has switched off).
-fn check_grant_type(policy: &GrantPolicy, grant_type: Option<&str>) -> Result<(), OAuthError> {
+fn check_grant_type(
+    policy: &GrantPolicy,
+    grant_type: Option<&str>,
+) -> Result<&'static str, OAuthError> {
     match grant_type {
         None => Err(OAuthError::invalid_request(
             "the 'grant_type' parameter is missing",
         )),
-        Some(GRANT_TYPE) if policy.enabled => Ok(()),
-        Some(GRANT_TYPE) => Err(OAuthError::new(
+        Some(GRANT_TYPE) if policy.enabled => Ok(GRANT_TYPE),
+        Some(MOLTIN_IMPLICIT) if policy.enabled => Ok(MOLTIN_IMPLICIT),
+        Some(GRANT_TYPE | MOLTIN_IMPLICIT) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "the client_credentials grant is disabled on this server",
         )),
@@ -295,6 +315,26 @@ mod tests {
             assert_eq!(err.code, ErrorCode::InvalidClient, "{creds:?}");
             assert_eq!(err.description, "client authentication failed");
         }
+    }
+
+    #[test]
+    fn moltin_implicit_gives_a_public_client_its_default_scope_only() {
+        let (_, scope, _, _) = run(
+            true,
+            &[("grant_type", "implicit"), ("scope", "read")],
+            ClientCredentials::None { id: "pub".into() },
+        )
+        .unwrap();
+        assert_eq!(scope, "market:all");
+        let err = run(true, &[("grant_type", "implicit")], post("conf", SECRET)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
+        let err = run(
+            false,
+            &[("grant_type", "implicit")],
+            ClientCredentials::None { id: "pub".into() },
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
     }
 
     #[test]

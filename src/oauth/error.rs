@@ -55,6 +55,8 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// HTTP status override for transport-level failures (405, 413).
     pub status: Option<u16>,
+    /// Also render Commerce Layer's `errors` array (the request was JSON).
+    pub errors_array: bool,
 }
 
 impl OAuthError {
@@ -65,6 +67,7 @@ impl OAuthError {
             detail: None,
             basic_challenge: false,
             status: None,
+            errors_array: false,
         }
     }
 

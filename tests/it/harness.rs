@@ -225,12 +225,21 @@ impl Reply {
             "error_description missing: {}",
             self.text
         );
-        assert_eq!(
-            self.json.as_object().unwrap().len(),
-            2,
-            "only error and error_description: {}",
-            self.text
-        );
+        // Besides the RFC members, only the `errors` array that JSON
+        // (Commerce Layer) requests also get, saying the same thing.
+        let object = self.json.as_object().unwrap();
+        for key in object.keys() {
+            assert!(
+                ["error", "error_description", "errors"].contains(&key.as_str()),
+                "unexpected member {key}: {}",
+                self.text
+            );
+        }
+        if let Some(errors) = object.get("errors") {
+            assert_eq!(errors[0]["title"], code, "{}", self.text);
+            assert_eq!(errors[0]["detail"], self.json["error_description"]);
+            assert_eq!(errors[0]["status"], status.to_string());
+        }
     }
 
     pub fn access_token(&self) -> &str {

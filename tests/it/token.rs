@@ -37,6 +37,7 @@ async fn rfc6749_4_4_3_success_response_on_every_path() {
             "scope": "market:all",
             "created_at": NOW,
             "expires": NOW + 3600,
+            "identifier": "client_credentials",
         });
         assert_eq!(r.json, expected, "{path}");
         let cl = claims(&token);
@@ -189,6 +190,71 @@ async fn public_client_json_body_commerce_layer_style() {
         )
         .await;
     assert_eq!(r.json["scope"], "market:all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moltin_implicit_for_public_clients() {
+    let mut w = Writ::new();
+    let p = w.client(&[
+        "--public",
+        "--scope",
+        "market:* read",
+        "--default-scope",
+        "read",
+    ]);
+    let c = w.client(&[]);
+    w.start_fixed(NOW).await;
+    // What @moltin/sdk sends without a secret.
+    let r = w
+        .post_form(
+            "/oauth/access_token",
+            &format!("grant_type=implicit&client_id={}", p.id),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["identifier"], "implicit");
+    assert_eq!(r.json["scope"], "read");
+    assert_eq!(r.json["expires"], NOW + 3600);
+    w.post_form(
+        "/oauth/access_token",
+        &format!(
+            "grant_type=implicit&client_id={}&client_secret={}",
+            c.id, c.secret
+        ),
+    )
+    .await
+    .assert_error(400, "unauthorized_client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commerce_layer_json_errors_carry_an_errors_array() {
+    let mut w = Writ::new();
+    let p = w.client(&["--public", "--scope", "market:*"]);
+    w.start().await;
+    let r = w
+        .post_json(
+            "/oauth/token",
+            json!({"grant_type": "client_credentials", "client_id": p.id, "scope": "admin"}),
+        )
+        .await;
+    r.assert_error(400, "invalid_scope");
+    assert_eq!(r.json["errors"][0]["code"], "INVALID_SCOPE");
+    let r = w
+        .post_json(
+            "/oauth/token",
+            json!({"grant_type": "client_credentials", "client_id": "nobody"}),
+        )
+        .await;
+    r.assert_error(401, "invalid_client");
+    assert_eq!(r.json["errors"][0]["status"], "401");
+    // Form requests get the plain RFC 6749 §5.2 body.
+    let r = w
+        .post_form(
+            "/oauth/token",
+            "grant_type=client_credentials&client_id=nobody",
+        )
+        .await;
+    assert!(r.json.get("errors").is_none(), "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
