@@ -16,7 +16,7 @@ use crate::keys::{generate_secret, random_bytes, Algorithm, MasterKey};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::server;
-use crate::store::{ApiRecord, ClientRecord, GrantRecord, Store};
+use crate::store::{ApiRecord, ClaimsProfile, ClientRecord, GrantRecord, Store};
 use crate::token::TokenFormat;
 
 #[derive(Debug, Parser)]
@@ -110,6 +110,9 @@ enum ClientCommand {
         /// jwt, opaque, or default (follow the API)
         #[arg(long)]
         format: Option<FormatSetting>,
+        /// Static claims for its tokens, a JSON object ('{}' removes them)
+        #[arg(long)]
+        claims: Option<String>,
     },
     /// List clients
     List,
@@ -181,6 +184,9 @@ enum ApiCommand {
         /// Access token format: jwt (default) or opaque
         #[arg(long)]
         format: Option<TokenFormat>,
+        /// JWT claims profile: standard (default) or auth0 (gty, azp, sub=<id>@clients)
+        #[arg(long)]
+        claims: Option<ClaimsProfile>,
     },
     /// Change an API's settings
     Update {
@@ -188,6 +194,9 @@ enum ApiCommand {
         /// jwt, opaque, or default (jwt)
         #[arg(long)]
         format: Option<FormatSetting>,
+        /// standard or auth0
+        #[arg(long)]
+        claims: Option<ClaimsProfile>,
     },
     List,
     Show {
@@ -464,6 +473,7 @@ impl Ctx<'_> {
                     enabled: true,
                     created_at: self.now,
                     token_format: format,
+                    claims: None,
                 };
                 let secret = (!public).then(generate_secret);
                 let hash = secret
@@ -514,9 +524,15 @@ impl Ctx<'_> {
                 self.store.delete_client(&id).await?;
                 self.out.print(&json!({"client_id": id, "deleted": true}));
             }
-            ClientCommand::Update { id, format } => {
+            ClientCommand::Update { id, format, claims } => {
+                // Validate everything before changing anything.
+                let claims = claims.map(|text| static_claims(&text)).transpose()?;
                 if let Some(FormatSetting(format)) = format {
                     self.store.set_client_format(&id, format).await?;
+                }
+                if let Some(claims) = claims {
+                    let claims = (!claims.is_empty()).then_some(&claims);
+                    self.store.set_client_claims(&id, claims).await?;
                 }
                 self.out.print(&client_json(&self.store.client(&id).await?));
             }
@@ -564,6 +580,7 @@ impl Ctx<'_> {
                 max_lifetime,
                 algorithm,
                 format,
+                claims,
             } => {
                 validate_identifier(&identifier)?;
                 let scopes = parse_scope_patterns(&scope)?;
@@ -586,14 +603,24 @@ impl Ctx<'_> {
                     algorithm,
                     created_at: self.now,
                     token_format: format,
+                    claims_profile: claims,
                 };
                 self.store.create_api(&record).await?;
                 ensure_signing_keys(self.store, self.master, &[algorithm], self.now).await?;
                 self.out.print(&json!(record));
             }
-            ApiCommand::Update { identifier, format } => {
+            ApiCommand::Update {
+                identifier,
+                format,
+                claims,
+            } => {
                 if let Some(FormatSetting(format)) = format {
                     self.store.set_api_format(&identifier, format).await?;
+                }
+                if let Some(profile) = claims {
+                    self.store
+                        .set_api_claims_profile(&identifier, Some(profile))
+                        .await?;
                 }
                 self.out.print(&json!(self.store.api(&identifier).await?));
             }
@@ -690,8 +717,23 @@ fn client_json(c: &ClientRecord) -> Value {
         "grant_types": c.grant_types,
         "enabled": c.enabled,
         "format": c.token_format.map(|f| f.as_str()),
+        "claims": c.claims,
         "created_at": c.created_at,
     })
+}
+
+/// A JSON object of extra claims, none of them a name Writ sets itself.
+fn static_claims(text: &str) -> Result<serde_json::Map<String, Value>> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+        return fail(format!("--claims must be a JSON object, got: {text}"));
+    };
+    if let Some(name) = map
+        .keys()
+        .find(|k| crate::token::jwt::RESERVED_CLAIMS.contains(&k.as_str()))
+    {
+        return fail(format!("claim '{name}' is reserved: Writ sets it itself"));
+    }
+    Ok(map)
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment.

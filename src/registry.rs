@@ -29,6 +29,8 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub enabled: bool,
     pub token_format: Option<TokenFormat>,
+    /// Static claims added to its tokens and introspection answers.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
     secrets: Vec<StoredSecret>,
     /// API identifier → scopes granted for it.
     pub grants: HashMap<String, Vec<String>>,
@@ -135,6 +137,7 @@ impl Registry {
                     grant_types: c.grant_types,
                     enabled: c.enabled,
                     token_format: c.token_format,
+                    claims: c.claims,
                     secrets: Vec::new(),
                     grants: HashMap::new(),
                 };

@@ -19,9 +19,11 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
         let now = state.clock.now();
         let caller = authenticate(&state, &headers, &params, &registry, now)?;
         let token = find(&state, &params, &registry, now).await?;
+        let holder = token.as_ref().and_then(|t| registry.client(&t.client_id));
         Ok::<_, OAuthError>(oauth_json(rules::response(
             caller.client,
             token.as_ref(),
+            holder,
             &state.issuer,
         )))
     };

@@ -10,7 +10,7 @@ use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
 use crate::oauth::OAuthError;
-use crate::store::TokenRecord;
+use crate::store::{ClaimsProfile, TokenRecord};
 use crate::token::{jwt, opaque, TokenFormat};
 
 /// RFC 6749 §5.1, plus members other dialects' SDKs read (§5.1 allows
@@ -104,17 +104,28 @@ fn mint_jwt(
     let key = registry.signer(grant.algorithm).ok_or_else(|| {
         OAuthError::server_error(format!("no active {} signing key", grant.algorithm))
     })?;
+    let id = grant.client.id.as_str();
+    let auth0 = grant.profile == ClaimsProfile::Auth0;
+    let auth0_sub;
     jwt::mint(
         key,
         &jwt::Claims {
             iss: &state.issuer,
-            sub: &grant.client.id,
-            client_id: &grant.client.id,
+            sub: if auth0 {
+                auth0_sub = format!("{id}@clients");
+                &auth0_sub
+            } else {
+                id
+            },
+            client_id: id,
             aud: grant.audience,
             iat: now,
             exp,
             jti,
             scope: &grant.scope,
+            gty: auth0.then_some("client-credentials"),
+            azp: auth0.then_some(id),
+            extra: grant.client.claims.as_ref(),
         },
     )
     .map_err(OAuthError::server_error)

@@ -14,6 +14,7 @@ use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
 use crate::keys::{Algorithm, SecretHasher};
 use crate::registry::{Api, Client, Registry};
+use crate::store::ClaimsProfile;
 use crate::token::TokenFormat;
 
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -43,6 +44,7 @@ pub struct Authorized<'r> {
     pub format: TokenFormat,
     /// The grant as the client named it, echoed as Moltin's `identifier`.
     pub grant_type: &'static str,
+    pub profile: ClaimsProfile,
 }
 
 pub fn authorize<'r>(
@@ -91,6 +93,10 @@ pub fn authorize<'r>(
             .or(target.api.and_then(|a| a.token_format))
             .unwrap_or_default(),
         grant_type,
+        profile: target
+            .api
+            .and_then(|a| a.claims_profile)
+            .unwrap_or_default(),
     })
 }
 
@@ -184,6 +190,7 @@ mod tests {
             enabled: true,
             created_at: 0,
             token_format: None,
+            claims: None,
         };
         let snapshot = Snapshot {
             revision: 1,
@@ -212,6 +219,7 @@ mod tests {
                 algorithm: Algorithm::EdDSA,
                 created_at: 0,
                 token_format: Some(TokenFormat::Opaque),
+                claims_profile: None,
             }],
             grants: vec![GrantRecord {
                 client_id: "conf".into(),

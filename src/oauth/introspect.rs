@@ -22,8 +22,14 @@ pub fn may_see(caller: &Client, token: &TokenInfo) -> bool {
 }
 
 /// RFC 7662 §2.2. An inactive answer says nothing else, so it cannot tell an
-/// unknown token from an expired, revoked or hidden one.
-pub fn response(caller: &Client, token: Option<&TokenInfo>, issuer: &str) -> Value {
+/// unknown token from an expired, revoked or hidden one. An active one also
+/// carries the static claims of the token's client.
+pub fn response(
+    caller: &Client,
+    token: Option<&TokenInfo>,
+    holder: Option<&Client>,
+    issuer: &str,
+) -> Value {
     match token {
         Some(t) if may_see(caller, t) => {
             let mut v = json!({
@@ -39,6 +45,13 @@ pub fn response(caller: &Client, token: Option<&TokenInfo>, issuer: &str) -> Val
             });
             if !t.scope.is_empty() {
                 v["scope"] = json!(t.scope);
+            }
+            if let (Some(extra), Value::Object(map)) =
+                (holder.and_then(|h| h.claims.as_ref()), &mut v)
+            {
+                for (k, val) in extra {
+                    map.entry(k.clone()).or_insert_with(|| val.clone());
+                }
             }
             v
         }

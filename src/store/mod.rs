@@ -267,8 +267,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_change().await?;
         sqlx::query(
-            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -280,6 +280,7 @@ impl Store {
         .bind(flag(client.enabled))
         .bind(client.created_at)
         .bind(client.token_format.map(|f| f.as_str()))
+        .bind(client.claims.as_ref().map(|c| serde_json::Value::from(c.clone()).to_string()))
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_on_unique(e, || format!("client '{}' already exists", client.id)))?;
@@ -330,6 +331,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let q = sqlx::query("UPDATE clients SET token_format = $1 WHERE id = $2")
             .bind(format.map(|f| f.as_str()))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
+    }
+
+    pub async fn set_client_claims(
+        &self,
+        id: &str,
+        claims: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE clients SET claims = $1 WHERE id = $2")
+            .bind(claims.map(|c| serde_json::Value::from(c.clone()).to_string()))
             .bind(id);
         self.change_one(q, || no_client(id)).await
     }
@@ -415,8 +427,8 @@ impl Store {
     pub async fn create_api(&self, api: &ApiRecord) -> Result<(), StoreError> {
         let mut tx = self.begin_change().await?;
         sqlx::query(
-            "INSERT INTO apis (identifier, name, scopes, lifetime, max_lifetime, algorithm, created_at, token_format)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO apis (identifier, name, scopes, lifetime, max_lifetime, algorithm, created_at, token_format, claims_profile)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&api.identifier)
         .bind(&api.name)
@@ -426,6 +438,7 @@ impl Store {
         .bind(api.algorithm.as_str())
         .bind(api.created_at)
         .bind(api.token_format.map(|f| f.as_str()))
+        .bind(api.claims_profile.map(|p| p.to_string()))
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -462,6 +475,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let q = sqlx::query("UPDATE apis SET token_format = $1 WHERE identifier = $2")
             .bind(format.map(|f| f.as_str()))
+            .bind(identifier);
+        self.change_one(q, || no_api(identifier)).await
+    }
+
+    pub async fn set_api_claims_profile(
+        &self,
+        identifier: &str,
+        profile: Option<ClaimsProfile>,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE apis SET claims_profile = $1 WHERE identifier = $2")
+            .bind(profile.map(|p| p.to_string()))
             .bind(identifier);
         self.change_one(q, || no_api(identifier)).await
     }
@@ -767,6 +791,11 @@ fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         created_at: row.try_get("created_at")?,
         token_format: opt_parsed(row, "token_format")?,
+        claims: row
+            .try_get::<Option<String>, _>("claims")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
     })
 }
 
@@ -791,6 +820,7 @@ fn api_row(row: &AnyRow) -> Result<ApiRecord, StoreError> {
         algorithm: parsed::<Algorithm>(row, "algorithm")?,
         created_at: row.try_get("created_at")?,
         token_format: opt_parsed(row, "token_format")?,
+        claims_profile: opt_parsed(row, "claims_profile")?,
     })
 }
 

@@ -18,6 +18,8 @@ pub struct ClientRecord {
     pub created_at: i64,
     #[serde(serialize_with = "opt_display")]
     pub token_format: Option<TokenFormat>,
+    /// Extra claims for this client's tokens.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +45,40 @@ pub struct ApiRecord {
     pub created_at: i64,
     #[serde(serialize_with = "opt_display")]
     pub token_format: Option<TokenFormat>,
+    #[serde(serialize_with = "opt_display")]
+    pub claims_profile: Option<ClaimsProfile>,
+}
+
+/// Which claims an API's JWTs carry beyond RFC 9068's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClaimsProfile {
+    #[default]
+    Standard,
+    /// What Auth0-minded resource servers read: `gty`, `azp`, and `sub` as
+    /// `<client_id>@clients`.
+    Auth0,
+}
+
+impl std::fmt::Display for ClaimsProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Standard => "standard",
+            Self::Auth0 => "auth0",
+        })
+    }
+}
+
+impl std::str::FromStr for ClaimsProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "standard" => Ok(Self::Standard),
+            "auth0" => Ok(Self::Auth0),
+            _ => Err(format!(
+                "unknown claims profile '{s}': use standard or auth0"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

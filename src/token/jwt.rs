@@ -5,7 +5,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{b64url, random_bytes, SigningKey};
 
-/// RFC 9068 §2.2 claims.
+/// Claims a client's static claims may not name: those Writ sets itself
+/// (RFC 9068 §2.2, RFC 7519 §4.1, the Auth0 profile) and those of RFC 7662.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "azp",
+    "gty",
+    "typ",
+    "cnf",
+    "act",
+    "may_act",
+    "auth_time",
+    "acr",
+    "amr",
+    "active",
+    "token_type",
+    "username",
+];
+
+/// RFC 9068 §2.2 claims, the Auth0 profile's, and a client's static claims.
 #[derive(Debug, Serialize)]
 pub struct Claims<'a> {
     pub iss: &'a str,
@@ -18,6 +44,14 @@ pub struct Claims<'a> {
     pub jti: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub scope: &'a str,
+    /// Auth0 profile: `client-credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gty: Option<&'a str>,
+    /// Auth0 profile: the client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azp: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A fresh token identifier: 128 random bits.
@@ -103,6 +137,9 @@ mod tests {
             exp: 70,
             jti: "j",
             scope: "",
+            gty: None,
+            azp: None,
+            extra: None,
         };
         let token = mint(&key, &claims).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
@@ -137,6 +174,9 @@ mod tests {
             exp: 70,
             jti: "j",
             scope: "read",
+            gty: None,
+            azp: None,
+            extra: None,
         };
         let token = mint(&key, &claims).unwrap();
         let find = |kid: &str| (kid == key.kid).then_some(&key);

@@ -6,6 +6,7 @@ mod pg;
 
 mod cli;
 mod clients;
+mod dialects;
 mod discovery;
 mod live;
 mod opaque;

@@ -2,8 +2,8 @@
 
 use writ::keys::Algorithm;
 use writ::store::{
-    ApiRecord, ClientRecord, GrantRecord, KeyRecord, KeyState, Location, Store, StoreError,
-    TokenRecord,
+    ApiRecord, ClaimsProfile, ClientRecord, GrantRecord, KeyRecord, KeyState, Location, Store,
+    StoreError, TokenRecord,
 };
 use writ::token::TokenFormat;
 
@@ -21,6 +21,9 @@ fn client(id: &str) -> ClientRecord {
         enabled: true,
         created_at: 100,
         token_format: Some(TokenFormat::Opaque),
+        claims: serde_json::json!({"tenant": "acme", "tier": 2})
+            .as_object()
+            .cloned(),
     }
 }
 
@@ -68,6 +71,8 @@ async fn contract(store: Store) {
     store.set_client_enabled("c1", false).await.unwrap();
     assert!(!store.client("c1").await.unwrap().enabled);
     store.set_client_format("c1", None).await.unwrap();
+    store.set_client_claims("c1", None).await.unwrap();
+    assert_eq!(store.client("c1").await.unwrap().claims, None);
     assert_eq!(store.client("c1").await.unwrap().token_format, None);
     assert!(matches!(
         store.set_client_enabled("nope", true).await,
@@ -108,6 +113,7 @@ async fn contract(store: Store) {
         algorithm: Algorithm::RS256,
         created_at: 100,
         token_format: None,
+        claims_profile: Some(ClaimsProfile::Auth0),
     };
     store.create_api(&api).await.unwrap();
     assert_eq!(store.api("https://api/").await.unwrap(), api);
