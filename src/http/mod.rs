@@ -3,6 +3,7 @@
 
 mod discovery;
 mod error;
+mod health;
 mod introspect;
 mod token;
 
@@ -83,7 +84,8 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .with_state(state)
 }
 
@@ -101,6 +103,9 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
     no_store(axum::Json(body).into_response())
 }
+
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Content type, size limit and parsing, shared by the POST endpoints.
 async fn read_params(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError> {
@@ -131,15 +136,20 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError>
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
+    // A client that sends its body slowly is cut off (408).
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
         .await
-        .map_err(|e| {
-            if e.into_inner().is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                OAuthError::invalid_request("the body could not be read")
-            }
-        })
+        .map_err(|_| {
+            OAuthError::invalid_request("the request body was not received in time")
+                .with_status(408)
+        })?;
+    read.map_err(|e| {
+        if e.into_inner().is::<http_body_util::LengthLimitError>() {
+            too_large()
+        } else {
+            OAuthError::invalid_request("the body could not be read")
+        }
+    })
 }
 
 impl Shared {

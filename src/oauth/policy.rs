@@ -10,10 +10,19 @@ pub fn is_scope_token(token: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+/// Most scope tokens one request may name.
+pub const MAX_SCOPES: usize = 100;
+
 /// Splits a space-delimited scope string into its distinct tokens, in order.
 pub fn parse_scope(scope: &str) -> Result<Vec<&str>, OAuthError> {
     let mut tokens: Vec<&str> = Vec::new();
     for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        if tokens.len() == MAX_SCOPES {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("more than {MAX_SCOPES} scopes requested"),
+            ));
+        }
         if !is_scope_token(token) {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,
@@ -152,6 +161,14 @@ mod tests {
             "market:all"
         );
         assert_eq!(resolve_scope(None, &v(&["a"]), &[]).unwrap(), "");
+    }
+
+    #[test]
+    fn too_many_scopes_is_invalid_scope() {
+        let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("s{i}")).collect();
+        let err = parse_scope(&many.join(" ")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+        assert!(parse_scope(&many[..MAX_SCOPES].join(" ")).is_ok());
     }
 
     #[test]

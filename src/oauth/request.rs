@@ -8,6 +8,11 @@ use super::OAuthError;
 
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// More parameters than any endpoint reads, with room for unknown ones.
+pub const MAX_PARAMS: usize = 64;
+/// Longest parameter name, and value (a JWT with claims fits easily).
+pub const MAX_NAME_BYTES: usize = 128;
+pub const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 /// The parameters of a request body, in order, each name at most once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -18,6 +23,16 @@ impl Params {
     /// more than once", and parameters sent without a value are treated as
     /// omitted.
     fn push(&mut self, name: String, value: String) -> Result<(), OAuthError> {
+        if self.0.len() >= MAX_PARAMS {
+            return Err(OAuthError::invalid_request(format!(
+                "more than {MAX_PARAMS} parameters"
+            )));
+        }
+        if name.len() > MAX_NAME_BYTES || value.len() > MAX_VALUE_BYTES {
+            return Err(OAuthError::invalid_request(format!(
+                "a parameter name or value is too long (at most {MAX_NAME_BYTES} and {MAX_VALUE_BYTES} bytes)"
+            )));
+        }
         if self.0.iter().any(|(n, _)| *n == name) {
             return Err(if name == "resource" {
                 // RFC 8707 §2 allows several resources; Writ issues a token for one.
@@ -250,6 +265,18 @@ mod tests {
         let p = Params::from_form(b"grant_type=client_credentials&scope=").unwrap();
         assert_eq!(p.get("scope"), None);
         assert_eq!(p.get("grant_type"), Some("client_credentials"));
+    }
+
+    #[test]
+    fn too_many_or_too_long_parameters_are_invalid_request() {
+        let many: String = (0..=MAX_PARAMS).map(|i| format!("p{i}=x&")).collect();
+        assert!(Params::from_form(many.as_bytes()).is_err());
+        let long = format!("scope={}", "a".repeat(MAX_VALUE_BYTES + 1));
+        assert!(Params::from_form(long.as_bytes()).is_err());
+        let name = format!("{}=x", "n".repeat(MAX_NAME_BYTES + 1));
+        assert!(Params::from_form(name.as_bytes()).is_err());
+        let ok = format!("scope={}", "a".repeat(MAX_VALUE_BYTES));
+        assert!(Params::from_form(ok.as_bytes()).is_ok());
     }
 
     #[test]

@@ -326,11 +326,23 @@ pub struct Process {
     pub child: Child,
     pub base: String,
     pub log: Vec<String>,
+    /// Everything the server printed after start-up.
+    pub rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Process {
     pub fn spawn(db: &Path, extra: &[&str]) -> Self {
         Self::spawn_on(&format!("sqlite://{}", db.display()), extra, &[])
+    }
+
+    /// All the server printed so far, start-up included.
+    pub fn output(&self) -> String {
+        let mut all = self.log.join("");
+        for line in self.rest.lock().unwrap().iter() {
+            all.push_str(line);
+            all.push('\n');
+        }
+        all
     }
 
     pub fn spawn_on(database: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
@@ -362,9 +374,20 @@ impl Process {
             }
         }
         // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in reader.lines() {});
+        let rest = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = rest.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let base = base.unwrap_or_else(|| panic!("server did not start: {log:?}"));
-        Self { child, base, log }
+        Self {
+            child,
+            base,
+            log,
+            rest,
+        }
     }
 
     pub fn terminate(&mut self) {

@@ -8,6 +8,7 @@ mod cli;
 mod clients;
 mod dialects;
 mod discovery;
+mod faults;
 mod interop;
 mod live;
 mod opaque;

@@ -1,0 +1,36 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (it can serve:
+//! the database answers and signing keys are loaded).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::AppState;
+use crate::keys::Algorithm;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let keys = state.registry.load().signer(Algorithm::ES256).is_some();
+    let status = if database && keys {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({
+            "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
+            "database": if database { "ok" } else { "unreachable" },
+            "keys": if keys { "ok" } else { "missing" },
+        })),
+    )
+}
