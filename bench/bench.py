@@ -218,14 +218,15 @@ def measure(name, kind, start_server, path, body, content_type, auth, expect, lu
             raise SystemExit(f"{name}: {errors} unexpected responses")
 
 
-def startup_and_idle(database, creds):
+def startup_and_idle(database, creds, config):
     """Process start to first token served, on an existing database; idle RSS."""
     auth = basic(creds["jwt"]["client_id"], creds["jwt"]["client_secret"])
     samples = []
     idle = 0
     for _ in range(5):
         t0 = time.monotonic()
-        proc = subprocess.Popen([WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", database],
+        proc = subprocess.Popen([WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", database,
+                                 "--config", config],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = t0 + 5
@@ -335,6 +336,8 @@ def report(rows, info, startup_ms, idle_mib):
 Produced by `bench/run` (see the README). Each server is pinned to CPU 0 and
 wrk to CPU 1 (`taskset`); plain HTTP/1.1 with keep-alive on 127.0.0.1; each
 row is a fresh server, {WARMUP} s of warm-up, then {SECONDS} s measured.
+Writ runs with `[limits] enabled = false`: one client at this rate from one
+address is what its rate limits exist to stop.
 Server CPU per request is the server process's user + system time over the
 measured run divided by the requests served. Peak RSS is the process's
 VmHWM. Opaque tokens are durable (committed) before each response.
@@ -387,7 +390,13 @@ def main():
 
         sqlite = f"sqlite://{work}/writ.db"
         creds = setup_writ(sqlite, {})
-        writ = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", sqlite])
+        # One client from one address at tens of thousands of requests a
+        # second is exactly what the rate limits exist to stop: off here.
+        config = os.path.join(work, "writ.toml")
+        with open(config, "w") as f:
+            f.write("[limits]\nenabled = false\n")
+        writ = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", sqlite,
+                                       "--config", config])
         log("writ on SQLite")
         for name, kind, path, body, ct, auth, expect in writ_scenarios(creds, "sqlite"):
             measure(name, kind, writ, path, body, ct, auth, expect, lua, rows)
@@ -396,13 +405,13 @@ def main():
         pg = pg_database(pg_name)
         pg_env = {"WRIT_MASTER_KEY": MASTER_KEY}
         pg_creds = setup_writ(pg, pg_env)
-        writ_pg = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg],
-                                 env=pg_env)
+        writ_pg = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg,
+                                          "--config", config], env=pg_env)
         for name, kind, path, body, ct, auth, expect in writ_scenarios(pg_creds, "postgres"):
             measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
 
         log("start-up and idle memory")
-        startup_ms, idle_mib = startup_and_idle(sqlite, creds)
+        startup_ms, idle_mib = startup_and_idle(sqlite, creds, config)
         svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
         report(rows, versions(), startup_ms, idle_mib)
     finally:

@@ -29,6 +29,38 @@ pub struct Config {
     pub opaque_max_batch: usize,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<Tls>,
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: token buckets (requests per second, and burst) per source
+/// address and per authenticated client, and the failed-authentication
+/// back-off. The defaults never hinder a client that caches its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub enabled: bool,
+    pub per_address: u32,
+    pub per_address_burst: u32,
+    pub per_client: u32,
+    pub per_client_burst: u32,
+    /// Failed authentications of one client id from one address before it
+    /// must wait (1 s, doubling to a minute).
+    pub failures_before_backoff: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_address: 200,
+            per_address_burst: 400,
+            per_client: 100,
+            per_client_burst: 200,
+            failures_before_backoff: 5,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +82,7 @@ impl Default for Config {
             rotate_every: None,
             opaque_max_batch: DEFAULT_OPAQUE_MAX_BATCH,
             tls: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -68,6 +101,21 @@ pub struct FileConfig {
     pub grant_types: Option<GrantTypes>,
     pub keys: Option<KeysSection>,
     pub opaque_tokens: Option<OpaqueSection>,
+    pub limits: Option<LimitsSection>,
+}
+
+/// `[limits]` as written: every key optional, with a bare address allowed
+/// where a CIDR is expected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub enabled: Option<bool>,
+    pub per_address: Option<u32>,
+    pub per_address_burst: Option<u32>,
+    pub per_client: Option<u32>,
+    pub per_client_burst: Option<u32>,
+    pub failures_before_backoff: Option<u32>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,7 +235,40 @@ impl Config {
                 ))
             }
         };
+        let limits = match file.limits {
+            None => LimitsConfig::default(),
+            Some(l) => {
+                let d = LimitsConfig::default();
+                let mut proxies = Vec::new();
+                for p in l.trusted_proxies.unwrap_or_default() {
+                    let net = p
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            ConfigError::Invalid(
+                                "limits.trusted_proxies entry",
+                                p.clone(),
+                                "an IP address or CIDR".into(),
+                            )
+                        })?;
+                    proxies.push(net);
+                }
+                LimitsConfig {
+                    enabled: l.enabled.unwrap_or(d.enabled),
+                    per_address: l.per_address.unwrap_or(d.per_address),
+                    per_address_burst: l.per_address_burst.unwrap_or(d.per_address_burst),
+                    per_client: l.per_client.unwrap_or(d.per_client),
+                    per_client_burst: l.per_client_burst.unwrap_or(d.per_client_burst),
+                    failures_before_backoff: l
+                        .failures_before_backoff
+                        .unwrap_or(d.failures_before_backoff)
+                        .max(1),
+                    trusted_proxies: proxies,
+                }
+            }
+        };
         Ok(Self {
+            limits,
             tls,
             rotate_every,
             opaque_max_batch,

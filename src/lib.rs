@@ -12,6 +12,8 @@ pub mod config;
 pub mod http;
 /// Master key, key encryption at rest, client secrets, signing keys and JWKS.
 pub mod keys;
+/// Prometheus metrics: what is counted and how.
+pub mod metrics;
 /// The OAuth 2.0 protocol core: no HTTP and no SQL.
 pub mod oauth;
 /// The in-memory snapshot of clients, APIs, grants and keys read on every request.

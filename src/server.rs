@@ -158,8 +158,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         writer: TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch),
         store: store.clone(),
         secret_use,
+        limits: crate::http::limits::Limits::new(config.limits.clone()),
+        metrics: crate::metrics::install(),
     });
 
+    tokio::spawn(prune_limits(state.clone(), stop.subscribe()));
     let changed = Arc::new(Notify::new());
     tokio::spawn(listen_for_changes(
         store.clone(),
@@ -185,11 +188,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let app = router(state);
     let handle = match &config.tls {
         None => tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
+            let result = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
             store.close().await;
             result
         }),
@@ -216,7 +222,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
                 on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
             tokio::spawn(async move {
-                let result = server.handle(handle).serve(app.into_make_service()).await;
+                let result = server
+                    .handle(handle)
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await;
                 store.close().await;
                 result
             })
@@ -366,6 +375,16 @@ async fn refresh(
                 tracing::error!(error = %e, "registry refresh failed; serving the last snapshot");
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Forgets idle rate-limit and failure state, so memory stays bounded.
+async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PURGE_INTERVAL) => state.limits.prune(),
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

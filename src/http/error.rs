@@ -45,6 +45,19 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static(r#"Basic realm="writ", charset="UTF-8""#),
             );
         }
+        if let Some((policy, retry_after)) = &self.rate_limit {
+            // RFC 9110 §10.2.3 and draft-ietf-httpapi-ratelimit-headers.
+            let name = policy.split(';').next().unwrap_or("\"default\"");
+            for (header, value) in [
+                (header::RETRY_AFTER.as_str(), retry_after.to_string()),
+                ("ratelimit-policy", policy.clone()),
+                ("ratelimit", format!("{name};r=0;t={retry_after}")),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(header, v);
+                }
+            }
+        }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }

@@ -11,6 +11,17 @@ use serde_json::json;
 use super::AppState;
 use crate::keys::Algorithm;
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
 pub async fn healthz() -> &'static str {
     "ok"
 }

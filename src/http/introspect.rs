@@ -1,7 +1,10 @@
 //! `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009).
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -13,11 +16,19 @@ use crate::oauth::{introspect as rules, revoke as revocation, OAuthError};
 use crate::registry::Registry;
 use crate::token::{lookup, Handle, TokenInfo};
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn introspect(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
     let result = async {
+        let source = state.limits.source(peer, &headers);
+        state.limits.check_address(source)?;
         let (params, registry) = (read_params(&headers, body).await?, state.registry.load());
         let now = state.clock.now();
-        let caller = authenticate(&state, &headers, &params, &registry, now)?;
+        let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
         let token = find(&state, &params, &registry, now).await?;
         let holder = token.as_ref().and_then(|t| registry.client(&t.client_id));
         Ok::<_, OAuthError>(oauth_json(rules::response(
@@ -27,14 +38,24 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
             &state.issuer,
         )))
     };
-    result.await.into_response()
+    let response = result.await.into_response();
+    crate::metrics::request("introspect", response.status().as_u16(), started);
+    response
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
     let result = async {
+        let source = state.limits.source(peer, &headers);
+        state.limits.check_address(source)?;
         let (params, registry) = (read_params(&headers, body).await?, state.registry.load());
         let now = state.clock.now();
-        let caller = authenticate(&state, &headers, &params, &registry, now)?;
+        let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
         let token = find(&state, &params, &registry, now).await?;
         if let Some(t) = revocation::decide(caller.client, token.as_ref())? {
             let done = match &t.handle {
@@ -46,7 +67,9 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
         }
         Ok::<_, OAuthError>(oauth_json(json!({})))
     };
-    result.await.into_response()
+    let response = result.await.into_response();
+    crate::metrics::request("revoke", response.status().as_u16(), started);
+    response
 }
 
 fn authenticate<'r>(
@@ -54,6 +77,7 @@ fn authenticate<'r>(
     headers: &HeaderMap,
     params: &Params,
     registry: &'r Registry,
+    source: IpAddr,
     now: i64,
 ) -> Result<Authenticated<'r>, OAuthError> {
     let credentials = state.credentials(
@@ -61,9 +85,10 @@ fn authenticate<'r>(
         params.get("client_id").map(str::to_owned),
         params.get("client_secret").map(str::to_owned),
     )?;
-    let who = credentials.authenticate(registry, &state.hasher, now)?;
-    state.record_use(&who, now);
-    Ok(who)
+    state.before_authentication(&credentials, source)?;
+    let who = credentials.authenticate(registry, &state.hasher, now);
+    state.after_authentication(&credentials, source, now, who.as_ref())?;
+    who
 }
 
 async fn find(

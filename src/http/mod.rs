@@ -5,8 +5,10 @@ mod discovery;
 mod error;
 mod health;
 mod introspect;
+pub mod limits;
 mod token;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -56,6 +58,8 @@ pub struct Shared {
     pub writer: TokenWriter,
     /// (secret id, when) pairs, written to the store in the background.
     pub secret_use: mpsc::Sender<(i64, i64)>,
+    pub limits: limits::Limits,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
@@ -86,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }
 
@@ -165,6 +170,41 @@ impl Shared {
             client_id,
             client_secret,
         )
+    }
+
+    /// Before client authentication: a (client id, address) pair backing
+    /// off after failures is refused before its credentials are looked at.
+    fn before_authentication(
+        &self,
+        credentials: &ClientCredentials,
+        source: IpAddr,
+    ) -> Result<(), OAuthError> {
+        self.limits.check_failures(credentials.client_id(), source)
+    }
+
+    /// After it: failures are counted; an authenticated client spends its
+    /// own rate budget (nobody else can without its secret) and its secret's
+    /// use is noted.
+    fn after_authentication(
+        &self,
+        credentials: &ClientCredentials,
+        source: IpAddr,
+        now: i64,
+        outcome: Result<&Authenticated<'_>, &OAuthError>,
+    ) -> Result<(), OAuthError> {
+        match outcome {
+            Err(e) if e.code == ErrorCode::InvalidClient => {
+                self.limits.record_failure(credentials.client_id(), source);
+                Ok(())
+            }
+            Err(_) => Ok(()),
+            Ok(who) => {
+                self.limits.record_success(credentials.client_id(), source);
+                self.limits.check_client(&who.client.id)?;
+                self.record_use(who, now);
+                Ok(())
+            }
+        }
     }
 
     /// Notes that a secret was used, at most once a minute per secret; the

@@ -1,7 +1,10 @@
 //! `POST /oauth/token` (and its aliases): RFC 6749 §4.4.2, §5.1, §5.2.
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -28,14 +31,30 @@ struct TokenResponse<'a> {
     identifier: &'static str,
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match issue(&state, &headers, body).await {
+pub async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = match issue(&state, peer, &headers, body).await {
         Ok(response) => response,
         Err(e) => e.for_request(&headers).into_response(),
-    }
+    };
+    crate::metrics::request("token", response.status().as_u16(), started);
+    response
 }
 
-async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+async fn issue(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, OAuthError> {
+    // 0. the source address's budget
+    let source = state.limits.source(peer, headers);
+    state.limits.check_address(source)?;
     // 1–2. content type, body size, parse; repeated parameters refused
     let request = TokenRequest::from_params(read_params(headers, body).await?)?;
     // 3. exactly one client authentication method
@@ -44,9 +63,11 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         request.client_id.clone(),
         request.client_secret.clone(),
     )?;
-    // 4–9. the grant's checks, against the current registry snapshot
+    // 4–9. the grant's checks, against the current registry snapshot,
+    // with the failed-authentication back-off and the client's budget
     let registry = state.registry.load();
     let now = state.clock.now();
+    state.before_authentication(&credentials, source)?;
     let grant = authorize(
         &registry,
         &state.policy,
@@ -54,8 +75,10 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
         now,
         &request,
         &credentials,
-    )?;
-    state.record_use(&grant.authenticated, now);
+    );
+    let outcome = grant.as_ref().map(|g| &g.authenticated);
+    state.after_authentication(&credentials, source, now, outcome)?;
+    let grant = grant?;
     // 10. mint
     let exp = now.saturating_add(grant.lifetime.min(i64::MAX as u64 / 2) as i64);
     let access_token = match grant.format {
@@ -73,14 +96,19 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
                 revoked_at: None,
             };
             // Answered only once the token is committed.
+            let stored = Instant::now();
             state
                 .writer
                 .persist(record)
                 .await
                 .map_err(|e| store_error(&e))?;
+            metrics::histogram!("writ_store_seconds", "operation" => "insert_token")
+                .record(stored.elapsed().as_secs_f64());
             token
         }
     };
+    metrics::counter!("writ_tokens_issued_total", "grant" => grant.grant_type, "format" => grant.format.as_str())
+        .increment(1);
     // 11. render, with the no-store headers
     Ok(oauth_json(TokenResponse {
         access_token: &access_token,

@@ -11,6 +11,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    /// Over a rate limit (RFC 8628 §3.5's code, used with 429).
+    SlowDown,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -25,6 +27,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::SlowDown => "slow_down",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -34,6 +37,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient => 401,
+            Self::SlowDown => 429,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -57,6 +61,8 @@ pub struct OAuthError {
     pub status: Option<u16>,
     /// Also render Commerce Layer's `errors` array (the request was JSON).
     pub errors_array: bool,
+    /// Over a limit: the policy (RateLimit-Policy) and seconds to wait.
+    pub rate_limit: Option<(String, u64)>,
 }
 
 impl OAuthError {
@@ -68,6 +74,7 @@ impl OAuthError {
             basic_challenge: false,
             status: None,
             errors_array: false,
+            rate_limit: None,
         }
     }
 

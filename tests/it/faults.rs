@@ -12,6 +12,19 @@ use crate::harness::{verify, Creds, Process, Writ};
 
 const ISSUER: &str = "http://writ.faults.test";
 
+/// Server flags for the load tests: one client flat out from one address
+/// is what the rate limits stop, so they are off here.
+fn unlimited(w: &Writ) -> [String; 4] {
+    let path = w.dir.path().join("unlimited.toml");
+    std::fs::write(&path, "[limits]\nenabled = false\n").unwrap();
+    [
+        "--issuer".into(),
+        ISSUER.into(),
+        "--config".into(),
+        path.display().to_string(),
+    ]
+}
+
 /// Opaque and JWT requests from `workers` tasks until the server goes away;
 /// returns every token answered with 200.
 async fn load(base: &str, opaque: &Creds, jwt: &Creds, stop: Arc<AtomicBool>) -> Vec<String> {
@@ -97,7 +110,9 @@ async fn sigkill_under_load_loses_nothing_that_was_answered() {
     let mut answered = Vec::new();
     const ROUNDS: usize = 5;
     for round in 0..ROUNDS {
-        let mut node = Process::spawn(&w.db_path(), &["--issuer", ISSUER]);
+        let args = unlimited(&w);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut node = Process::spawn(&w.db_path(), &args);
         let stop = Arc::new(AtomicBool::new(false));
         let loader = tokio::spawn({
             let (base, o, j, stop) = (node.base.clone(), opaque.clone(), jwt.clone(), stop.clone());
@@ -175,7 +190,9 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let w = Writ::new();
     let opaque = w.client(&["--format", "opaque"]);
     let jwt = w.client(&[]);
-    let mut node = Process::spawn(&w.db_path(), &["--issuer", ISSUER]);
+    let args = unlimited(&w);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut node = Process::spawn(&w.db_path(), &args);
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn({
         let (base, o, j, stop) = (node.base.clone(), opaque.clone(), jwt.clone(), stop.clone());
@@ -320,4 +337,120 @@ async fn secrets_and_tokens_never_reach_the_log() {
         );
     }
     assert!(!log.to_lowercase().contains("authorization: basic"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_per_client_and_per_address() {
+    let mut w = Writ::new();
+    let a = w.client(&[]);
+    let b = w.client(&[]);
+    let config = w.config_with_file(
+        "[limits]\nper_client = 1\nper_client_burst = 3\nper_address = 1000\nper_address_burst = 1000\n",
+    );
+    w.start_with(config, Arc::new(writ::clock::SystemClock))
+        .await;
+    for _ in 0..3 {
+        assert_eq!(w.token(&a, "").await.status, 200);
+    }
+    let r = w.token(&a, "").await;
+    r.assert_error(429, "slow_down");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"client\";q=1;w=1"));
+    assert_eq!(r.header("ratelimit"), Some("\"client\";r=0;t=1"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // Another client is not affected, and the first recovers.
+    assert_eq!(w.token(&b, "").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(w.token(&a, "").await.status, 200);
+
+    // Per address: one budget for everything from 127.0.0.1.
+    let mut w = Writ::new();
+    let a = w.client(&[]);
+    let config = w.config_with_file("[limits]\nper_address = 1\nper_address_burst = 2\n");
+    w.start_with(config, Arc::new(writ::clock::SystemClock))
+        .await;
+    assert_eq!(w.token(&a, "").await.status, 200);
+    assert_eq!(
+        w.send(w.http.post(w.url("/oauth/introspect"))).await.status,
+        400
+    );
+    let r = w.token(&a, "").await;
+    r.assert_error(429, "slow_down");
+    assert_eq!(r.header("ratelimit-policy"), Some("\"address\";q=1;w=1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_backs_off_per_client_and_address() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    // Behind a trusted proxy, X-Forwarded-For names the caller.
+    let config = w.config_with_file(
+        "[limits]\nfailures_before_backoff = 3\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    );
+    w.start_with(config, Arc::new(writ::clock::SystemClock))
+        .await;
+    let from = |ip: &'static str, secret: &str| {
+        w.http
+            .post(w.url("/oauth/token"))
+            .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+            .basic_auth(&c.id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+    };
+    for _ in 0..3 {
+        w.send(from("198.51.100.7", "wrong"))
+            .await
+            .assert_error(401, "invalid_client");
+    }
+    // The guesser must wait, even with the right secret…
+    let r = w.send(from("198.51.100.7", &c.secret)).await;
+    r.assert_error(429, "slow_down");
+    assert!(r.header("retry-after").is_some());
+    // …but the real client elsewhere is not locked out.
+    assert_eq!(w.send(from("192.0.2.44", &c.secret)).await.status, 200);
+    // After the back-off the right secret works and clears the count.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(w.send(from("198.51.100.7", &c.secret)).await.status, 200);
+    assert_eq!(w.send(from("198.51.100.7", "wrong")).await.status, 401);
+
+    // Failures are counted in the metrics, with no client id in them.
+    let metrics = w.send(w.http.get(w.url("/metrics"))).await.text;
+    assert!(
+        metrics.contains("writ_authentication_failures_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("writ_rate_limited_total"));
+    assert!(!metrics.contains(&c.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_and_tokens() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let o = w.client(&["--format", "opaque"]);
+    w.start().await;
+    w.token(&c, "").await;
+    w.token(&o, "").await;
+    w.post_form(
+        "/oauth/token",
+        &format!(
+            "grant_type=password&client_id={}&client_secret={}",
+            c.id, c.secret
+        ),
+    )
+    .await
+    .assert_error(400, "unsupported_grant_type");
+    let r = w.send(w.http.get(w.url("/metrics"))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let m = r.text;
+    for needle in [
+        r#"writ_http_requests_total{endpoint="token",outcome="ok"} 2"#,
+        r#"writ_http_requests_total{endpoint="token",outcome="client_error"} 1"#,
+        r#"writ_tokens_issued_total{grant="client_credentials",format="jwt"} 1"#,
+        r#"writ_tokens_issued_total{grant="client_credentials",format="opaque"} 1"#,
+        "writ_http_request_duration_seconds_bucket",
+        "writ_store_seconds",
+    ] {
+        assert!(m.contains(needle), "{needle} missing from:\n{m}");
+    }
 }
