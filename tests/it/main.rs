@@ -14,5 +14,6 @@ mod live;
 mod opaque;
 mod postgres;
 mod store;
+mod sweep;
 mod tls;
 mod token;
