@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LogFormat, Overrides};
 use crate::keys::rotation::{ensure_signing_keys, rotate};
 use crate::keys::{generate_secret, random_bytes, Algorithm, MasterKey};
 use crate::oauth::client_credentials::GRANT_TYPE;
@@ -259,8 +259,6 @@ fn fail<T>(message: impl Into<String>) -> Result<T> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Serve(_));
-    init_logging(serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -280,16 +278,24 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn" };
+/// Logs go to stderr, as text or one JSON object a line. Audit events use the
+/// target `audit`, so they can be routed or filtered on their own
+/// (`RUST_LOG=info,audit=off`). The management commands log warnings and
+/// audit events only.
+fn init_logging(serving: bool, format: LogFormat) {
+    let default = if serving { "info" } else { "warn,audit=info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(true)
+            .try_init(),
+    };
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -305,6 +311,7 @@ async fn run(cli: Cli) -> Result<()> {
         overrides.tls_key = args.tls_key.clone();
     }
     let config = Config::resolve(&overrides)?;
+    init_logging(matches!(cli.command, Command::Serve(_)), config.log_format);
     if let Command::Serve(_) = cli.command {
         return serve(config).await;
     }
@@ -404,6 +411,12 @@ fn print_fields(value: &Value) {
     }
 }
 
+/// Audit event for a change made through the CLI: what, to what, by whom.
+fn audit(event: &str, subject: &str) {
+    let by = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    tracing::info!(target: "audit", event, subject, by = %by, via = "cli", outcome = "ok");
+}
+
 struct Ctx<'a> {
     store: &'a Store,
     master: &'a MasterKey,
@@ -482,6 +495,7 @@ impl Ctx<'_> {
                 self.store
                     .create_client(&record, hash.as_ref().map(|h| &h[..]))
                     .await?;
+                audit("client.created", &record.id);
                 let mut shown = client_json(&record);
                 if let Some(secret) = secret {
                     shown["client_secret"] = json!(secret);
@@ -514,14 +528,17 @@ impl Ctx<'_> {
             }
             ClientCommand::Disable { id } => {
                 self.store.set_client_enabled(&id, false).await?;
+                audit("client.disabled", &id);
                 self.out.print(&json!({"client_id": id, "enabled": false}));
             }
             ClientCommand::Enable { id } => {
                 self.store.set_client_enabled(&id, true).await?;
+                audit("client.enabled", &id);
                 self.out.print(&json!({"client_id": id, "enabled": true}));
             }
             ClientCommand::Delete { id } => {
                 self.store.delete_client(&id).await?;
+                audit("client.deleted", &id);
                 self.out.print(&json!({"client_id": id, "deleted": true}));
             }
             ClientCommand::Update { id, format, claims } => {
@@ -534,6 +551,7 @@ impl Ctx<'_> {
                     let claims = (!claims.is_empty()).then_some(&claims);
                     self.store.set_client_claims(&id, claims).await?;
                 }
+                audit("client.updated", &id);
                 self.out.print(&client_json(&self.store.client(&id).await?));
             }
             ClientCommand::RotateSecret { id, overlap } => {
@@ -543,6 +561,7 @@ impl Ctx<'_> {
                 self.store
                     .rotate_secret(&id, &hash, self.now, overlap)
                     .await?;
+                audit("client.secret_rotated", &id);
                 if !self.out.json {
                     if overlap == 0 {
                         eprintln!("The old secret no longer works.");
@@ -563,6 +582,7 @@ impl Ctx<'_> {
             }
             ClientCommand::RevokeSecret { id, secret_id } => {
                 self.store.revoke_secret(&id, secret_id).await?;
+                audit("client.secret_revoked", &id);
                 self.out
                     .print(&json!({"client_id": id, "secret_id": secret_id, "revoked": true}));
             }
@@ -606,6 +626,7 @@ impl Ctx<'_> {
                     claims_profile: claims,
                 };
                 self.store.create_api(&record).await?;
+                audit("api.created", &record.identifier);
                 ensure_signing_keys(self.store, self.master, &[algorithm], self.now).await?;
                 self.out.print(&json!(record));
             }
@@ -622,6 +643,7 @@ impl Ctx<'_> {
                         .set_api_claims_profile(&identifier, Some(profile))
                         .await?;
                 }
+                audit("api.updated", &identifier);
                 self.out.print(&json!(self.store.api(&identifier).await?));
             }
             ApiCommand::List => self.out.print(&json!(self.store.apis().await?)),
@@ -630,6 +652,7 @@ impl Ctx<'_> {
             }
             ApiCommand::Delete { identifier } => {
                 self.store.delete_api(&identifier).await?;
+                audit("api.deleted", &identifier);
                 self.out
                     .print(&json!({"identifier": identifier, "deleted": true}));
             }
@@ -653,6 +676,10 @@ impl Ctx<'_> {
                     created_at: self.now,
                 };
                 self.store.create_grant(&record).await?;
+                audit(
+                    "grant.created",
+                    &format!("{} {}", record.client_id, record.api),
+                );
                 self.out.print(&json!(record));
             }
             GrantCommand::List { client } => {
@@ -667,6 +694,7 @@ impl Ctx<'_> {
             }
             GrantCommand::Delete { client, api } => {
                 self.store.delete_grant(&client, &api).await?;
+                audit("grant.deleted", &format!("{client} {api}"));
                 self.out
                     .print(&json!({"client_id": client, "api": api, "deleted": true}));
             }
@@ -685,6 +713,9 @@ impl Ctx<'_> {
                     self.now,
                 )
                 .await?;
+                for kid in &created {
+                    audit("key.rotated", kid);
+                }
                 self.out.print(&json!({"activated": created}));
             }
             KeyCommand::List => {

@@ -30,6 +30,16 @@ pub struct Config {
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<Tls>,
     pub limits: LimitsConfig,
+    pub log_format: LogFormat,
+}
+
+/// `log_format = "text"` (default) or `"json"`: one JSON object a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[limits]`: token buckets (requests per second, and burst) per source
@@ -53,8 +63,10 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            per_address: 200,
-            per_address_burst: 400,
+            // Generous: without trusted_proxies, everything behind one load
+            // balancer shares its address.
+            per_address: 1000,
+            per_address_burst: 2000,
             per_client: 100,
             per_client_burst: 200,
             failures_before_backoff: 5,
@@ -83,6 +95,7 @@ impl Default for Config {
             opaque_max_batch: DEFAULT_OPAQUE_MAX_BATCH,
             tls: None,
             limits: LimitsConfig::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -98,6 +111,7 @@ pub struct FileConfig {
     pub token_lifetime: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
     pub grant_types: Option<GrantTypes>,
     pub keys: Option<KeysSection>,
     pub opaque_tokens: Option<OpaqueSection>,
@@ -267,7 +281,22 @@ impl Config {
                 }
             }
         };
+        let log_format = std::env::var("WRIT_LOG_FORMAT")
+            .ok()
+            .map(|v| match v.as_str() {
+                "json" => Ok(LogFormat::Json),
+                "text" => Ok(LogFormat::Text),
+                _ => Err(ConfigError::Invalid(
+                    "WRIT_LOG_FORMAT",
+                    v.clone(),
+                    "use text or json".into(),
+                )),
+            })
+            .transpose()?
+            .or(file.log_format)
+            .unwrap_or_default();
         Ok(Self {
+            log_format,
             limits,
             tls,
             rotate_every,

@@ -63,7 +63,9 @@ pub async fn revoke(
                 Handle::Jwt => state.store.revoke_jti(&t.jti, t.expires_at).await,
             };
             done.map_err(|e| store_error(&e))?;
-            tracing::info!(client_id = %caller.client.id, jti = %t.jti, "token revoked");
+            tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.client.id,
+                holder = %t.client_id, jti = %t.jti, source = %source,
+                request_id = super::token::request_id(&headers));
         }
         Ok::<_, OAuthError>(oauth_json(json!({})))
     };

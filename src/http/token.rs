@@ -38,22 +38,42 @@ pub async fn token(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match issue(&state, peer, &headers, body).await {
+    let source = state.limits.source(peer, &headers);
+    let mut client_id = None;
+    let response = match issue(&state, source, &headers, body, &mut client_id).await {
         Ok(response) => response,
-        Err(e) => e.for_request(&headers).into_response(),
+        Err(e) => {
+            // Audit: who was refused, from where, and why (never a secret).
+            tracing::info!(target: "audit", event = "token.denied", client_id = client_id.as_deref(),
+                source = %source, error = e.code.as_str(), description = %e.description,
+                request_id = request_id(&headers));
+            e.for_request(&headers).into_response()
+        }
     };
     crate::metrics::request("token", response.status().as_u16(), started);
     response
 }
 
+/// The caller's `X-Request-Id`, when it is a short, plain token, for the logs.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+}
+
 async fn issue(
     state: &AppState,
-    peer: SocketAddr,
+    source: std::net::IpAddr,
     headers: &HeaderMap,
     body: Body,
+    client_id: &mut Option<String>,
 ) -> Result<Response, OAuthError> {
     // 0. the source address's budget
-    let source = state.limits.source(peer, headers);
     state.limits.check_address(source)?;
     // 1–2. content type, body size, parse; repeated parameters refused
     let request = TokenRequest::from_params(read_params(headers, body).await?)?;
@@ -63,6 +83,7 @@ async fn issue(
         request.client_id.clone(),
         request.client_secret.clone(),
     )?;
+    *client_id = Some(credentials.client_id().to_owned());
     // 4–9. the grant's checks, against the current registry snapshot,
     // with the failed-authentication back-off and the client's budget
     let registry = state.registry.load();
@@ -109,6 +130,10 @@ async fn issue(
     };
     metrics::counter!("writ_tokens_issued_total", "grant" => grant.grant_type, "format" => grant.format.as_str())
         .increment(1);
+    tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
+        source = %source, grant = grant.grant_type, format = grant.format.as_str(),
+        aud = grant.audience, scope = %grant.scope, expires_in = grant.lifetime,
+        request_id = request_id(headers));
     // 11. render, with the no-store headers
     Ok(oauth_json(TokenResponse {
         access_token: &access_token,

@@ -132,7 +132,9 @@ async fn sigkill_under_load_loses_nothing_that_was_answered() {
     }
 
     // Every token a client received still works after a restart.
-    let node = Process::spawn(&w.db_path(), &["--issuer", ISSUER]);
+    let args = unlimited(&w);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node = Process::spawn(&w.db_path(), &args);
     let http = reqwest::Client::new();
     let jwks: serde_json::Value = http
         .get(format!("{}/.well-known/jwks.json", node.base))
@@ -203,7 +205,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     stop.store(true, Ordering::Relaxed);
     let tokens = loader.await.unwrap();
     assert!(!tokens.is_empty());
-    let node = Process::spawn(&w.db_path(), &["--issuer", ISSUER]);
+    let node = Process::spawn(&w.db_path(), &args);
     let http = reqwest::Client::new();
     for t in tokens.iter().filter(|t| t.starts_with("writ_at_")) {
         let r: serde_json::Value = http
@@ -453,4 +455,43 @@ async fn metrics_count_requests_and_tokens() {
     ] {
         assert!(m.contains(needle), "{needle} missing from:\n{m}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_audit_events() {
+    let w = Writ::new();
+    let c = w.client(&[]);
+    let mut node = Process::spawn_on(&w.database(), &[], &[("WRIT_LOG_FORMAT", "json")]);
+    let http = reqwest::Client::new();
+    for secret in [c.secret.as_str(), "writ_sk_wrong"] {
+        http.post(format!("{}/oauth/token", node.base))
+            .basic_auth(&c.id, Some(secret))
+            .header("x-request-id", "req-42")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+    }
+    crate::harness::blocking(|| node.terminate());
+    let events: Vec<serde_json::Value> = node
+        .output()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let audit = |event: &str| {
+        events
+            .iter()
+            .find(|e| e["target"] == "audit" && e["fields"]["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} in {events:?}"))
+            .clone()
+    };
+    let issued = audit("token.issued");
+    assert_eq!(issued["fields"]["client_id"], c.id.as_str());
+    assert_eq!(issued["fields"]["source"], "127.0.0.1");
+    assert_eq!(issued["fields"]["request_id"], "req-42");
+    let denied = audit("token.denied");
+    assert_eq!(denied["fields"]["error"], "invalid_client");
+    assert_eq!(denied["fields"]["client_id"], c.id.as_str());
+    let text = node.output();
+    assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }

@@ -364,10 +364,19 @@ impl Process {
             if reader.read_line(&mut line).unwrap() == 0 {
                 break;
             }
-            if let Some(rest) = line.split("listening on ").nth(1) {
+            // Text or JSON logs: look at the message either way.
+            let message = if line.starts_with('{') {
+                serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v["fields"]["message"].as_str().map(str::to_owned))
+            } else {
+                None
+            }
+            .unwrap_or_else(|| line.clone());
+            if let Some(rest) = message.split("listening on ").nth(1) {
                 base = Some(rest.trim().to_owned());
             }
-            let done = line.contains(" ready ");
+            let done = message.contains(" ready ") || message == "ready";
             log.push(line);
             if done {
                 break;
