@@ -57,6 +57,12 @@ pub struct LimitsConfig {
     pub failures_before_backoff: u32,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send its request headers, and its body.
+    pub request_timeout: std::time::Duration,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -71,6 +77,9 @@ impl Default for LimitsConfig {
             per_client_burst: 200,
             failures_before_backoff: 5,
             trusted_proxies: Vec::new(),
+            max_connections: 10_000,
+            request_timeout: std::time::Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -130,6 +139,10 @@ pub struct LimitsSection {
     pub per_client_burst: Option<u32>,
     pub failures_before_backoff: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub max_connections: Option<usize>,
+    /// e.g. "10s"
+    pub request_timeout: Option<String>,
+    pub max_header_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +291,15 @@ impl Config {
                         .unwrap_or(d.failures_before_backoff)
                         .max(1),
                     trusted_proxies: proxies,
+                    max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+                    request_timeout: match l.request_timeout {
+                        None => d.request_timeout,
+                        Some(t) => humantime::parse_duration(&t).map_err(|e| {
+                            ConfigError::Invalid("limits.request_timeout", t.clone(), e.to_string())
+                        })?,
+                    },
+                    // hyper needs room for at least one read buffer.
+                    max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
                 }
             }
         };

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::{Config, Tls};
+use crate::config::{Config, LimitsConfig, Tls};
+use crate::http::connections::ConnectionLimit;
 use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, rotate_due, RotationError};
 use crate::keys::{Algorithm, MasterKey, MasterKeyError};
@@ -186,19 +188,33 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         stop.subscribe(),
     ));
     let app = router(state);
+    // Both plain HTTP and HTTPS go through axum-server, which exposes hyper's
+    // limits: how long a client may take to send its headers, how large they
+    // may be, and (with our acceptor) how many connections may be open.
+    let listener = listener
+        .into_std()
+        .map_err(|e| StartError::Bind(config.listen, e))?;
+    let handle = axum_server::Handle::new();
+    let on_stop = handle.clone();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let limits = &config.limits;
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let handle = match &config.tls {
-        None => tokio::spawn(async move {
-            let result = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
+        None => {
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(|e| StartError::Bind(config.listen, e))?
+                .acceptor(ConnectionLimit::new(DefaultAcceptor, connections));
+            apply_limits(server.http_builder(), limits);
+            tokio::spawn(async move {
+                let result = server.handle(handle).serve(service).await;
+                store.close().await;
+                result
             })
-            .await;
-            store.close().await;
-            result
-        }),
+        }
         Some(tls) => {
             // One crypto provider for the whole process, whatever else links rustls.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -210,22 +226,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
                 tls.clone(),
                 stop.subscribe(),
             ));
-            let listener = listener
-                .into_std()
-                .map_err(|e| StartError::Bind(config.listen, e))?;
-            let server = axum_server::from_tcp_rustls(listener, rustls)
-                .map_err(|e| StartError::Bind(config.listen, e))?;
-            let handle = axum_server::Handle::new();
-            let on_stop = handle.clone();
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(|e| StartError::Bind(config.listen, e))?
+                .acceptor(ConnectionLimit::new(
+                    RustlsAcceptor::new(rustls),
+                    connections,
+                ));
+            apply_limits(server.http_builder(), limits);
             tokio::spawn(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-                on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
-            tokio::spawn(async move {
-                let result = server
-                    .handle(handle)
-                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await;
+                let result = server.handle(handle).serve(service).await;
                 store.close().await;
                 result
             })
@@ -267,6 +276,21 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Slow or oversized request heads are cut off by hyper itself.
+fn apply_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &LimitsConfig,
+) {
+    builder
+        .http1()
+        .header_read_timeout(limits.request_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256);
 }
 
 /// Reloads the certificate when its files change (a renewal), so new

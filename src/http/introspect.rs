@@ -26,7 +26,10 @@ pub async fn introspect(
     let result = async {
         let source = state.limits.source(peer, &headers);
         state.limits.check_address(source)?;
-        let (params, registry) = (read_params(&headers, body).await?, state.registry.load());
+        let (params, registry) = (
+            read_params(&headers, body, state.limits.request_timeout()).await?,
+            state.registry.load(),
+        );
         let now = state.clock.now();
         let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
         let token = find(&state, &params, &registry, now).await?;
@@ -53,7 +56,10 @@ pub async fn revoke(
     let result = async {
         let source = state.limits.source(peer, &headers);
         state.limits.check_address(source)?;
-        let (params, registry) = (read_params(&headers, body).await?, state.registry.load());
+        let (params, registry) = (
+            read_params(&headers, body, state.limits.request_timeout()).await?,
+            state.registry.load(),
+        );
         let now = state.clock.now();
         let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
         let token = find(&state, &params, &registry, now).await?;

@@ -60,6 +60,11 @@ impl Limits {
         }
     }
 
+    /// How long a client has to send its headers, and its body.
+    pub fn request_timeout(&self) -> Duration {
+        self.config.request_timeout
+    }
+
     /// The caller's address: the socket's peer, or, when the peer is a
     /// trusted proxy, the right-most `X-Forwarded-For` entry it did not add.
     pub fn source(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {

@@ -1,6 +1,7 @@
 //! HTTP: the router and thin handlers. Each endpoint parses, calls the
 //! protocol core, and renders; `OAuthError` is rendered in `error.rs` only.
 
+pub mod connections;
 mod discovery;
 mod error;
 mod health;
@@ -109,13 +110,14 @@ pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
     no_store(axum::Json(body).into_response())
 }
 
-/// How long a request body may take to arrive.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Content type, size limit and parsing, shared by the POST endpoints.
-async fn read_params(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError> {
+/// Content type, size and time limits, and parsing, shared by the POST endpoints.
+async fn read_params(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<Params, OAuthError> {
     let format = BodyFormat::from_content_type(header_str(headers, header::CONTENT_TYPE)?)?;
-    let body = read_body(headers, body).await?;
+    let body = read_body(headers, body, timeout).await?;
     format.parse(&body)
 }
 
@@ -129,7 +131,11 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
         .transpose()
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<Bytes, OAuthError> {
     let too_large = || {
         OAuthError::invalid_request(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
             .with_status(413)
@@ -142,7 +148,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, OAuthError>
         return Err(too_large());
     }
     // A client that sends its body slowly is cut off (408).
-    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
         .await
         .map_err(|_| {
             OAuthError::invalid_request("the request body was not received in time")

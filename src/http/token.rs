@@ -76,7 +76,9 @@ async fn issue(
     // 0. the source address's budget
     state.limits.check_address(source)?;
     // 1–2. content type, body size, parse; repeated parameters refused
-    let request = TokenRequest::from_params(read_params(headers, body).await?)?;
+    let request = TokenRequest::from_params(
+        read_params(headers, body, state.limits.request_timeout()).await?,
+    )?;
     // 3. exactly one client authentication method
     let credentials = state.credentials(
         headers,

@@ -495,3 +495,87 @@ async fn json_logs_carry_audit_events() {
     let text = node.output();
     assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_big_heads_and_too_many_connections_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let config = w.config_with_file(
+        "[limits]\nmax_connections = 3\nrequest_timeout = \"1s\"\nmax_header_bytes = 8192\n",
+    );
+    w.start_with(config, Arc::new(writ::clock::SystemClock))
+        .await;
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    // Reads until the server closes the connection (bounded by `limit`).
+    let closed_within = |mut s: tokio::net::TcpStream, limit: Duration| async move {
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        let result = tokio::time::timeout(limit, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        (result.is_ok(), String::from_utf8_lossy(&got).into_owned())
+    };
+
+    // A client that sends half its headers and stops is cut off.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (closed, _) = closed_within(slow, Duration::from_secs(5)).await;
+    assert!(closed, "a slow client was not cut off");
+
+    // A body that never arrives: 408.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant",
+    )
+    .await
+    .unwrap();
+    let (_, answer) = closed_within(slow, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A request head larger than allowed is refused.
+    let mut big = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = big.write_all(head.as_bytes()).await;
+    let (closed, answer) = closed_within(big, Duration::from_secs(5)).await;
+    assert!(closed && !answer.contains(" 200 "), "{answer}");
+
+    // Three connections held open; a fourth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    let extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (closed, answer) = closed_within(extra, Duration::from_secs(2)).await;
+    assert!(closed && answer.is_empty(), "{answer}");
+    drop(held);
+    // Slots come back when connections close.
+    crate::harness::eventually(Duration::from_secs(3), || async {
+        w.http
+            .post(w.url("/oauth/token"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
