@@ -282,13 +282,20 @@ pub fn main() -> ExitCode {
 /// target `audit`, so they can be routed or filtered on their own
 /// (`RUST_LOG=info,audit=off`). The management commands log warnings and
 /// audit events only.
-fn init_logging(serving: bool, format: LogFormat) {
+///
+/// Lines are written by a background thread, so a request never waits on a
+/// write to stderr; nothing is dropped (a full queue makes the logger wait),
+/// and the returned guard flushes what is queued when it is dropped.
+fn init_logging(serving: bool, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let default = if serving { "info" } else { "warn,audit=info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
         LogFormat::Text => builder
@@ -296,6 +303,7 @@ fn init_logging(serving: bool, format: LogFormat) {
             .with_target(true)
             .try_init(),
     };
+    guard
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -311,7 +319,7 @@ async fn run(cli: Cli) -> Result<()> {
         overrides.tls_key = args.tls_key.clone();
     }
     let config = Config::resolve(&overrides)?;
-    init_logging(matches!(cli.command, Command::Serve(_)), config.log_format);
+    let _log = init_logging(matches!(cli.command, Command::Serve(_)), config.log_format);
     if let Command::Serve(_) = cli.command {
         return serve(config).await;
     }
