@@ -13,7 +13,7 @@ use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::request::Params;
 use crate::oauth::{introspect as rules, revoke as revocation, OAuthError};
-use crate::registry::Registry;
+use crate::registry::{Client, Registry};
 use crate::token::{lookup, Handle, TokenInfo};
 
 pub async fn introspect(
@@ -24,18 +24,16 @@ pub async fn introspect(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let source = state.limits.source(peer, &headers);
-        state.limits.check_address(source)?;
-        let (params, registry) = (
-            read_params(&headers, body, state.limits.request_timeout()).await?,
+        let (source, registry, now) = (
+            state.limits.source(peer, &headers),
             state.registry.load(),
+            state.clock.now(),
         );
-        let now = state.clock.now();
-        let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
-        let token = find(&state, &params, &registry, now).await?;
+        let (caller, token) =
+            caller_and_token(&state, source, &headers, body, &registry, now).await?;
         let holder = token.as_ref().and_then(|t| registry.client(&t.client_id));
         Ok::<_, OAuthError>(oauth_json(rules::response(
-            caller.client,
+            caller,
             token.as_ref(),
             holder,
             &state.issuer,
@@ -54,22 +52,20 @@ pub async fn revoke(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let source = state.limits.source(peer, &headers);
-        state.limits.check_address(source)?;
-        let (params, registry) = (
-            read_params(&headers, body, state.limits.request_timeout()).await?,
+        let (source, registry, now) = (
+            state.limits.source(peer, &headers),
             state.registry.load(),
+            state.clock.now(),
         );
-        let now = state.clock.now();
-        let caller = authenticate(&state, &headers, &params, &registry, source, now)?;
-        let token = find(&state, &params, &registry, now).await?;
-        if let Some(t) = revocation::decide(caller.client, token.as_ref())? {
+        let (caller, token) =
+            caller_and_token(&state, source, &headers, body, &registry, now).await?;
+        if let Some(t) = revocation::decide(caller, token.as_ref())? {
             let done = match &t.handle {
                 Handle::Opaque(hash) => state.store.revoke_token(hash, now).await,
                 Handle::Jwt => state.store.revoke_jti(&t.jti, t.expires_at).await,
             };
             done.map_err(|e| store_error(&e))?;
-            tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.client.id,
+            tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.id,
                 holder = %t.client_id, jti = %t.jti, source = %source,
                 request_id = super::token::request_id(&headers));
         }
@@ -78,6 +74,23 @@ pub async fn revoke(
     let response = result.await.into_response();
     crate::metrics::request("revoke", response.status().as_u16(), started);
     response
+}
+
+/// The steps introspection and revocation share, in order: the address's
+/// budget, the body, the caller's authentication, the token looked up.
+async fn caller_and_token<'r>(
+    state: &AppState,
+    source: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+    registry: &'r Registry,
+    now: i64,
+) -> Result<(&'r Client, Option<TokenInfo>), OAuthError> {
+    state.limits.check_address(source)?;
+    let params = read_params(headers, body, state.limits.request_timeout()).await?;
+    let caller = authenticate(state, headers, &params, registry, source, now)?;
+    let token = find(state, &params, registry, now).await?;
+    Ok((caller.client, token))
 }
 
 fn authenticate<'r>(

@@ -131,11 +131,17 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
         .transpose()
 }
 
+/// Reads the body, at most `MAX_BODY_BYTES`. An oversized body is still read
+/// to its end (up to `DRAIN_LIMIT`) before the 413 goes out: closing a
+/// connection with unread data resets it, and the client would never see
+/// the answer.
 async fn read_body(
     headers: &HeaderMap,
-    body: Body,
+    mut body: Body,
     timeout: std::time::Duration,
 ) -> Result<Bytes, OAuthError> {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: u64 = 1024 * 1024;
     let too_large = || {
         OAuthError::invalid_request(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
             .with_status(413)
@@ -144,23 +150,34 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(too_large());
     }
-    // A client that sends its body slowly is cut off (408).
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
-        .await
-        .map_err(|_| {
-            OAuthError::invalid_request("the request body was not received in time")
-                .with_status(408)
-        })?;
-    read.map_err(|e| {
-        if e.into_inner().is::<http_body_util::LengthLimitError>() {
-            too_large()
-        } else {
-            OAuthError::invalid_request("the body could not be read")
+    let read = async {
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY_BYTES as u64) as usize);
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|_| OAuthError::invalid_request("the body could not be read"))?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > DRAIN_LIMIT {
+                    return Err(too_large());
+                }
+                if seen <= MAX_BODY_BYTES as u64 {
+                    buf.extend_from_slice(&data);
+                }
+            }
         }
-    })
+        if seen > MAX_BODY_BYTES as u64 {
+            return Err(too_large());
+        }
+        Ok(Bytes::from(buf))
+    };
+    // A client that sends its body slowly is cut off (408).
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        OAuthError::invalid_request("the request body was not received in time").with_status(408)
+    })?
 }
 
 impl Shared {
