@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,9 @@ pub struct Limits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
     by_client: DefaultKeyedRateLimiter<String>,
     failures: Mutex<HashMap<(String, IpAddr), Failures>>,
+    /// How many pairs `failures` holds, kept under its lock, so that the
+    /// usual request (no failures anywhere) takes no lock and no allocation.
+    tracked: AtomicUsize,
     clock: DefaultClock,
     address_policy: String,
     client_policy: String,
@@ -52,6 +56,7 @@ impl Limits {
             by_address: RateLimiter::keyed(quota(config.per_address, config.per_address_burst)),
             by_client: RateLimiter::keyed(quota(config.per_client, config.per_client_burst)),
             failures: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
             clock: DefaultClock::default(),
             // draft-ietf-httpapi-ratelimit-headers: quota per 1 s window.
             address_policy: format!("\"address\";q={};w=1", config.per_address),
@@ -117,7 +122,7 @@ impl Limits {
     /// Refuses, before looking at the credentials, a (client id, address)
     /// pair that is backing off after failed authentications.
     pub fn check_failures(&self, client_id: &str, ip: IpAddr) -> Result<(), OAuthError> {
-        if !self.config.enabled {
+        if !self.config.enabled || self.tracked.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
         let failures = self.failures.lock().expect("not poisoned");
@@ -174,16 +179,16 @@ impl Limits {
                     "repeated failed client authentication; backing off");
             }
         }
+        self.tracked.store(failures.len(), Ordering::Release);
     }
 
     pub fn record_success(&self, client_id: &str, ip: IpAddr) {
-        if !self.config.enabled {
+        if !self.config.enabled || self.tracked.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut failures = self.failures.lock().expect("not poisoned");
-        if !failures.is_empty() {
-            failures.remove(&(client_id.to_owned(), ip));
-        }
+        failures.remove(&(client_id.to_owned(), ip));
+        self.tracked.store(failures.len(), Ordering::Release);
     }
 
     /// Drops idle rate-limiter state, so memory stays bounded.
@@ -191,10 +196,9 @@ impl Limits {
         self.by_address.retain_recent();
         self.by_client.retain_recent();
         let now = Instant::now();
-        self.failures
-            .lock()
-            .expect("not poisoned")
-            .retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY);
+        let mut failures = self.failures.lock().expect("not poisoned");
+        failures.retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY);
+        self.tracked.store(failures.len(), Ordering::Release);
     }
 
     fn limited(&self, wait: Duration, policy: &str) -> OAuthError {
