@@ -7,8 +7,10 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde_json::json;
 
+use super::request_id::RequestId;
 use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::request::Params;
@@ -47,6 +49,7 @@ pub async fn introspect(
 pub async fn revoke(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -67,7 +70,7 @@ pub async fn revoke(
             done.map_err(|e| store_error(&e))?;
             tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.id,
                 holder = %t.client_id, jti = %t.jti, source = %source,
-                request_id = super::token::request_id(&headers));
+                request_id = id.as_str());
         }
         Ok::<_, OAuthError>(oauth_json(json!({})))
     };

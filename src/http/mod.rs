@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod introspect;
 pub mod limits;
+pub mod request_id;
 mod token;
 
 use std::net::IpAddr;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 

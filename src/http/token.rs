@@ -7,8 +7,10 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Serialize;
 
+use super::request_id::RequestId;
 use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
@@ -34,36 +36,25 @@ struct TokenResponse<'a> {
 pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let source = state.limits.source(peer, &headers);
     let mut client_id = None;
-    let response = match issue(&state, source, &headers, body, &mut client_id).await {
+    let response = match issue(&state, source, &headers, body, &mut client_id, &id).await {
         Ok(response) => response,
         Err(e) => {
             // Audit: who was refused, from where, and why (never a secret).
             tracing::info!(target: "audit", event = "token.denied", client_id = client_id.as_deref(),
                 source = %source, error = e.code.as_str(), description = %e.description,
-                request_id = request_id(&headers));
+                request_id = id.as_str());
             e.for_request(&headers).into_response()
         }
     };
     crate::metrics::request("token", response.status().as_u16(), started);
     response
-}
-
-/// The caller's `X-Request-Id`, when it is a short, plain token, for the logs.
-pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        })
 }
 
 async fn issue(
@@ -72,6 +63,7 @@ async fn issue(
     headers: &HeaderMap,
     body: Body,
     client_id: &mut Option<String>,
+    id: &RequestId,
 ) -> Result<Response, OAuthError> {
     // 0. the source address's budget
     state.limits.check_address(source)?;
@@ -135,7 +127,7 @@ async fn issue(
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
         source = %source, grant = grant.grant_type, format = grant.format.as_str(),
         aud = grant.audience, scope = %grant.scope, expires_in = grant.lifetime,
-        request_id = request_id(headers));
+        request_id = id.as_str());
     // 11. render, with the no-store headers
     Ok(oauth_json(TokenResponse {
         access_token: &access_token,

@@ -463,15 +463,21 @@ async fn json_logs_carry_audit_events() {
     let c = w.client(&[]);
     let mut node = Process::spawn_on(&w.database(), &[], &[("WRIT_LOG_FORMAT", "json")]);
     let http = reqwest::Client::new();
-    for secret in [c.secret.as_str(), "writ_sk_wrong"] {
-        http.post(format!("{}/oauth/token", node.base))
+    let mut ids = Vec::new();
+    for (secret, caller_id) in [(c.secret.as_str(), Some("req-42")), ("writ_sk_wrong", None)] {
+        let mut request = http
+            .post(format!("{}/oauth/token", node.base))
             .basic_auth(&c.id, Some(secret))
-            .header("x-request-id", "req-42")
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+            .form(&[("grant_type", "client_credentials")]);
+        if let Some(caller_id) = caller_id {
+            request = request.header("x-request-id", caller_id);
+        }
+        let r = request.send().await.unwrap();
+        ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
     }
+    // The caller's id is kept; without one, Writ makes one and says which.
+    assert_eq!(ids[0], "req-42");
+    assert!(ids[1].len() >= 12 && ids[1] != ids[0], "{ids:?}");
     crate::harness::blocking(|| node.terminate());
     let events: Vec<serde_json::Value> = node
         .output()
@@ -492,6 +498,9 @@ async fn json_logs_carry_audit_events() {
     let denied = audit("token.denied");
     assert_eq!(denied["fields"]["error"], "invalid_client");
     assert_eq!(denied["fields"]["client_id"], c.id.as_str());
+    assert_eq!(denied["fields"]["request_id"], ids[1].as_str());
+    // Every line logged while serving a request carries its id (the span).
+    assert_eq!(denied["span"]["request_id"], ids[1].as_str());
     let text = node.output();
     assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }
