@@ -1,7 +1,11 @@
-//! Prometheus metrics. Labels are endpoints, outcomes, grants and formats:
-//! never client ids or addresses, so their number stays bounded.
+//! Prometheus metrics. Labels are endpoints, outcomes, grants and formats,
+//! never addresses; client ids only for a bounded top list (`PerClient`), so
+//! the number of series stays bounded.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -41,4 +45,124 @@ pub fn request(endpoint: &'static str, status: u16, started: Instant) {
         .increment(1);
     metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint)
         .record(started.elapsed().as_secs_f64());
+}
+
+/// How many clients get their own series in the per-client families: the
+/// busiest ones only, so the series count stays bounded however many
+/// clients are registered.
+pub const TOP_CLIENTS: usize = 10;
+
+#[derive(Default)]
+struct ClientCounts {
+    issued: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// Per-client counts of registered clients (never of ids nobody
+/// registered, which an attacker could invent without end), rendered at
+/// scrape time for the top `TOP_CLIENTS` of each family.
+#[derive(Default)]
+pub struct PerClient(RwLock<HashMap<Box<str>, Arc<ClientCounts>>>);
+
+impl PerClient {
+    fn counts(&self, client_id: &str) -> Arc<ClientCounts> {
+        if let Some(c) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+        {
+            return c.clone();
+        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(client_id.into())
+            .or_default()
+            .clone()
+    }
+
+    pub fn issued(&self, client_id: &str) {
+        self.counts(client_id)
+            .issued
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed authentication of a client that is registered.
+    pub fn failed(&self, client_id: &str) {
+        self.counts(client_id)
+            .failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends the per-client families in Prometheus text format, forgetting
+    /// clients that are no longer registered.
+    pub fn render(&self, out: &mut String, registered: impl Fn(&str) -> bool) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.retain(|id, _| registered(id));
+        type Read = fn(&ClientCounts) -> u64;
+        let families: [(&str, &str, Read); 2] = [
+            (
+                "writ_client_tokens_issued_total",
+                "Tokens issued, for the clients that were issued the most.",
+                |c| c.issued.load(Ordering::Relaxed),
+            ),
+            (
+                "writ_client_authentication_failures_total",
+                "Failed authentications of registered clients, for the clients that failed the most.",
+                |c| c.failures.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, read) in families {
+            let mut top: Vec<(&str, u64)> = map
+                .iter()
+                .map(|(id, c)| (&**id, read(c)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            top.truncate(TOP_CLIENTS);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (id, n) in top {
+                let _ = writeln!(out, "{name}{{client_id=\"{}\"}} {n}", escape_label(id));
+            }
+        }
+    }
+}
+
+/// Prometheus text format: a label value escapes `\`, `"` and newlines.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_top_clients_get_series() {
+        let per = PerClient::default();
+        for i in 0..30 {
+            for _ in 0..=i {
+                per.issued(&format!("c{i:02}"));
+            }
+        }
+        per.failed("c\"x");
+        let mut out = String::new();
+        per.render(&mut out, |id| id != "c29");
+        let issued: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("writ_client_tokens_issued_total{"))
+            .collect();
+        assert_eq!(issued.len(), TOP_CLIENTS);
+        // c29 is no longer registered: forgotten; c28 is the busiest left.
+        assert_eq!(
+            issued[0],
+            r#"writ_client_tokens_issued_total{client_id="c28"} 29"#
+        );
+        assert!(out.contains(r#"writ_client_authentication_failures_total{client_id="c\"x"} 1"#));
+        assert!(!out.contains("c29"));
+    }
 }

@@ -162,6 +162,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         secret_use,
         limits: crate::http::limits::Limits::new(config.limits.clone()),
         metrics: crate::metrics::install(),
+        per_client: Default::default(),
     });
 
     tokio::spawn(prune_limits(state.clone(), stop.subscribe()));
@@ -390,6 +391,7 @@ async fn refresh(
                 failing = false;
                 if let Some(next) = next {
                     tracing::debug!(revision = next.revision, "registry rebuilt");
+                    metrics::counter!("writ_registry_reloads_total").increment(1);
                     registry.store(Arc::new(next));
                 }
             }

@@ -18,7 +18,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            let registry = state.registry.load();
+            state
+                .per_client
+                .render(&mut text, |id| registry.client(id).is_some());
+            text
+        },
     )
 }
 

@@ -62,6 +62,7 @@ pub struct Shared {
     pub secret_use: mpsc::Sender<(i64, i64)>,
     pub limits: limits::Limits,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub per_client: crate::metrics::PerClient,
 }
 
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
@@ -220,10 +221,20 @@ impl Shared {
         match outcome {
             Err(e) if e.code == ErrorCode::InvalidClient => {
                 self.limits.record_failure(credentials.client_id(), source);
+                let registered = self
+                    .registry
+                    .load()
+                    .client(credentials.client_id())
+                    .is_some();
+                registry_lookup(registered);
+                if registered {
+                    self.per_client.failed(credentials.client_id());
+                }
                 Ok(())
             }
             Err(_) => Ok(()),
             Ok(who) => {
+                registry_lookup(true);
                 self.limits.record_success(credentials.client_id(), source);
                 self.limits.check_client(&who.client.id)?;
                 self.record_use(who, now);
@@ -241,6 +252,13 @@ impl Shared {
             }
         }
     }
+}
+
+/// Every client is looked up in the in-memory registry, never in the
+/// database: a miss is an id nobody registered, answered without a query.
+fn registry_lookup(hit: bool) {
+    metrics::counter!("writ_registry_lookups_total", "result" => if hit { "hit" } else { "miss" })
+        .increment(1);
 }
 
 /// A store failure as the client sees it: 503 when the database is out of

@@ -124,6 +124,7 @@ async fn issue(
     };
     metrics::counter!("writ_tokens_issued_total", "grant" => grant.grant_type, "format" => grant.format.as_str())
         .increment(1);
+    state.per_client.issued(&grant.client.id);
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
         source = %source, grant = grant.grant_type, format = grant.format.as_str(),
         aud = grant.audience, scope = %grant.scope, expires_in = grant.lifetime,

@@ -414,14 +414,30 @@ async fn failed_authentication_backs_off_per_client_and_address() {
     assert_eq!(w.send(from("198.51.100.7", &c.secret)).await.status, 200);
     assert_eq!(w.send(from("198.51.100.7", "wrong")).await.status, 401);
 
-    // Failures are counted in the metrics, with no client id in them.
+    // Failures are counted in the metrics: a registered client's under its
+    // id (a bounded top list), an id nobody registered never.
+    let guessed = w
+        .http
+        .post(w.url("/oauth/token"))
+        .header("x-forwarded-for", "192.0.2.99")
+        .basic_auth("nobody-registered-this", Some("x"))
+        .form(&[("grant_type", "client_credentials")]);
+    assert_eq!(w.send(guessed).await.status, 401);
     let metrics = w.send(w.http.get(w.url("/metrics"))).await.text;
     assert!(
         metrics.contains("writ_authentication_failures_total"),
         "{metrics}"
     );
     assert!(metrics.contains("writ_rate_limited_total"));
-    assert!(!metrics.contains(&c.id));
+    assert!(
+        metrics.contains(&format!(
+            "writ_client_authentication_failures_total{{client_id=\"{}\"}}",
+            c.id
+        )),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("nobody-registered-this"));
+    assert!(metrics.contains(r#"writ_registry_lookups_total{result="miss"}"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,6 +468,15 @@ async fn metrics_count_requests_and_tokens() {
         r#"writ_tokens_issued_total{grant="client_credentials",format="opaque"} 1"#,
         "writ_http_request_duration_seconds_bucket",
         "writ_store_seconds",
+        r#"writ_registry_lookups_total{result="hit"} 2"#,
+        &format!(
+            r#"writ_client_tokens_issued_total{{client_id="{}"}} 1"#,
+            c.id
+        ),
+        &format!(
+            r#"writ_client_tokens_issued_total{{client_id="{}"}} 1"#,
+            o.id
+        ),
     ] {
         assert!(m.contains(needle), "{needle} missing from:\n{m}");
     }
