@@ -197,6 +197,12 @@ impl Config {
             Some(path) => Self::read_file(path)?,
             None => FileConfig::default(),
         };
+        Self::from_parts(file, overrides)
+    }
+
+    /// Checks and merges a parsed file with the flags: every value is
+    /// validated here, so a bad one stops the server at start.
+    pub fn from_parts(file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
         let defaults = Config::default();
         let listen = overrides.listen.clone().or(file.listen);
         let listen = match listen {

@@ -8,6 +8,9 @@ pub mod cli;
 pub mod clock;
 /// Settings from flags, environment, a TOML file and defaults.
 pub mod config;
+/// The properties checked by the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzz;
 /// HTTP endpoints: thin handlers that parse, call the protocol core, render.
 pub mod http;
 /// Master key, key encryption at rest, client secrets, signing keys and JWKS.
