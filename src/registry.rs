@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::keys::{hashes_equal, Algorithm, MasterKey, SigningKey};
-use crate::store::{ApiRecord, KeyState, Snapshot};
+use crate::store::{ApiRecord, KeyRecord, KeyState, Snapshot};
 use crate::token::TokenFormat;
 
 /// `last_used_at` is written at most this often per secret.
@@ -94,6 +94,23 @@ pub enum RegistryError {
     Key { kid: String, reason: String },
 }
 
+/// Decrypts a key row and checks it is the key its id names.
+fn open_key(master: &MasterKey, k: &KeyRecord) -> Result<SigningKey, RegistryError> {
+    let bad = |reason: String| RegistryError::Key {
+        kid: k.kid.clone(),
+        reason,
+    };
+    let pkcs8 = master
+        .open(k.kid.as_bytes(), &k.private_key)
+        .map_err(|e| bad(e.to_string()))?;
+    let key = SigningKey::from_pkcs8(k.algorithm, &pkcs8).map_err(|e| bad(e.to_string()))?;
+    // A row whose key does not hash to its kid was tampered with.
+    if key.kid != k.kid {
+        return Err(bad("the key does not match its id".into()));
+    }
+    Ok(key)
+}
+
 #[derive(Debug, Default)]
 pub struct Registry {
     pub revision: i64,
@@ -106,16 +123,20 @@ pub struct Registry {
     pub jwks: Arc<[u8]>,
     /// When a retiring key leaves the JWKS, the snapshot must be rebuilt.
     pub next_expiry: Option<i64>,
+    /// Key rows that could not be opened: corrupted, or sealed under
+    /// another master key. At start this stops the server.
+    pub key_errors: Vec<RegistryError>,
 }
 
 impl Registry {
     /// Builds a snapshot, reusing already-decrypted keys from `previous`.
+    /// Keys that cannot be opened are left out and listed in `key_errors`.
     pub fn build(
         snapshot: Snapshot,
         master: &MasterKey,
         now: i64,
         previous: Option<&Registry>,
-    ) -> Result<Self, RegistryError> {
+    ) -> Self {
         let mut clients: HashMap<String, Client> = snapshot
             .clients
             .into_iter()
@@ -168,6 +189,7 @@ impl Registry {
         let mut signers = HashMap::new();
         let mut published = Vec::new();
         let mut next_expiry: Option<i64> = None;
+        let mut key_errors = Vec::new();
         for k in snapshot.keys {
             let state = k.state(now);
             if state == KeyState::Expired {
@@ -179,28 +201,16 @@ impl Registry {
             let reused = previous.and_then(|p| p.published.iter().find(|s| s.kid == k.kid));
             let key = match reused {
                 Some(key) => key.clone(),
-                None => {
-                    let pkcs8 = master.open(k.kid.as_bytes(), &k.private_key).map_err(|e| {
-                        RegistryError::Key {
-                            kid: k.kid.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    let key = SigningKey::from_pkcs8(k.algorithm, &pkcs8).map_err(|e| {
-                        RegistryError::Key {
-                            kid: k.kid.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    // A row whose key does not hash to its kid was tampered with.
-                    if key.kid != k.kid {
-                        return Err(RegistryError::Key {
-                            kid: k.kid.clone(),
-                            reason: "the key does not match its id".into(),
-                        });
+                None => match open_key(master, &k) {
+                    Ok(key) => Arc::new(key),
+                    // One bad row must not take down clients, APIs and the
+                    // other keys: it is left out (and reported), so requests
+                    // it would have signed get 503, never another key's token.
+                    Err(e) => {
+                        key_errors.push(e);
+                        continue;
                     }
-                    Arc::new(key)
-                }
+                },
             };
             if state == KeyState::Active {
                 signers.insert(k.algorithm, key.clone());
@@ -210,7 +220,7 @@ impl Registry {
         let jwks = serde_json::json!({
             "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>()
         });
-        Ok(Self {
+        Self {
             revision: snapshot.revision,
             clients,
             apis,
@@ -218,7 +228,8 @@ impl Registry {
             published,
             jwks: serde_json::to_vec(&jwks).expect("JSON").into(),
             next_expiry,
-        })
+            key_errors,
+        }
     }
 
     pub fn client(&self, id: &str) -> Option<&Client> {

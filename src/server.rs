@@ -119,7 +119,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     for kid in ensure_signing_keys(&store, &master, &needed, now).await? {
         tracing::info!(kid, "generated a signing key");
     }
-    let registry = Registry::build(store.snapshot().await?, &master, now, None)?;
+    let mut registry = Registry::build(store.snapshot().await?, &master, now, None);
+    // At start a key that cannot be opened is an error to fix, not to serve around.
+    if !registry.key_errors.is_empty() {
+        return Err(registry.key_errors.swap_remove(0).into());
+    }
     let has_clients = registry.has_clients();
     let registry = Arc::new(ArcSwap::from_pointee(registry));
 
@@ -376,9 +380,22 @@ async fn refresh(
         let result = match store.revision().await {
             Ok(rev) if rev == current.revision && !due => Ok(None),
             Ok(_) => match store.snapshot().await {
-                Ok(snapshot) => Registry::build(snapshot, &master, now, Some(&current))
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
+                Ok(snapshot) => {
+                    let next = Registry::build(snapshot, &master, now, Some(&current));
+                    // Said once, when the set of unusable keys changes.
+                    let kids = |r: &Registry| {
+                        r.key_errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                    };
+                    if kids(&next) != kids(&current) {
+                        for e in &next.key_errors {
+                            tracing::error!(error = %e, "a signing key cannot be used; tokens it would sign get 503");
+                        }
+                    }
+                    Ok(Some(next))
+                }
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),

@@ -14,7 +14,7 @@ use super::request_id::RequestId;
 use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
-use crate::oauth::OAuthError;
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::{ClaimsProfile, TokenRecord};
 use crate::token::{jwt, opaque, TokenFormat};
 
@@ -149,8 +149,14 @@ fn mint_jwt(
     exp: i64,
     jti: &str,
 ) -> Result<String, OAuthError> {
+    // No usable key (its row could not be opened): 503 until it is fixed,
+    // never a token signed with another key.
     let key = registry.signer(grant.algorithm).ok_or_else(|| {
-        OAuthError::server_error(format!("no active {} signing key", grant.algorithm))
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "no signing key is available for this API; try again later",
+        )
+        .with_detail(format!("no active {} signing key", grant.algorithm))
     })?;
     let id = grant.client.id.as_str();
     let auth0 = grant.profile == ClaimsProfile::Auth0;

@@ -229,7 +229,7 @@ mod tests {
             }],
             keys: vec![],
         };
-        Registry::build(snapshot, master, 0, None).unwrap()
+        Registry::build(snapshot, master, 0, None)
     }
 
     fn policy(enabled: bool) -> GrantPolicy {

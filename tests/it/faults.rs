@@ -613,3 +613,119 @@ async fn slow_clients_big_heads_and_too_many_connections_are_cut_off() {
     })
     .await;
 }
+
+/// The `kid` in a JWT's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_key_row_gets_503_at_run_time_and_stops_a_start() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start_with(w.config(), Arc::new(writ::clock::SystemClock))
+        .await;
+    let first = w.token(&c, "").await;
+    assert_eq!(first.status, 200);
+    let good_kid = kid_of(first.access_token());
+
+    // Another node (or a CLI run with another master key) makes a new
+    // active ES256 key that this node cannot open: the sealed bytes of the
+    // next key under another id, so decryption fails.
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", w.db_path().display()))
+        .await
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut tx = db.begin().await.unwrap();
+    for sql in [
+        "INSERT INTO keys (kid, algorithm, private_key, created_at, activated_at)
+         SELECT 'corrupted-kid', algorithm, private_key, ?1, ?1 FROM keys
+         WHERE algorithm = 'ES256' AND activated_at IS NULL",
+        "UPDATE keys SET retired_at = ?1, publish_until = ?1 + 3600 WHERE kid = ?2",
+        "UPDATE revision SET value = value + 1 WHERE id = 1",
+    ] {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(&good_kid)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Until the node sees the change it signs with the good key; then 503,
+    // and never a token signed with any other key.
+    crate::harness::eventually(Duration::from_secs(10), || async {
+        let r = w.token(&c, "").await;
+        if r.status == 200 {
+            assert_eq!(kid_of(r.access_token()), good_kid);
+            return false;
+        }
+        r.assert_error(503, "temporarily_unavailable");
+        true
+    })
+    .await;
+    // The rest still serves: the JWKS (the good key is retiring, still
+    // published), health, and readiness says what is wrong.
+    let jwks = w.jwks().await;
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(published.contains(&good_kid.as_str()), "{jwks}");
+    assert!(!published.contains(&"corrupted-kid"));
+    assert_eq!(w.send(w.http.get(w.url("/healthz"))).await.status, 200);
+    let ready = w.send(w.http.get(w.url("/readyz"))).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json["keys"], "missing");
+
+    // A fresh start on this database refuses, naming the key.
+    let out = crate::harness::blocking(|| {
+        crate::harness::writ_command()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &w.database(),
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("corrupted-kid"), "{err}");
+
+    // Repaired, the running node signs again, with the good key.
+    let mut tx = db.begin().await.unwrap();
+    for sql in [
+        "DELETE FROM keys WHERE kid = 'corrupted-kid'",
+        "UPDATE keys SET retired_at = NULL, publish_until = NULL WHERE kid = ?1",
+        "UPDATE revision SET value = value + 1 WHERE id = 1",
+    ] {
+        sqlx::query(sql)
+            .bind(&good_kid)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    crate::harness::eventually(Duration::from_secs(10), || async {
+        w.token(&c, "").await.status == 200
+    })
+    .await;
+    assert_eq!(kid_of(w.token(&c, "").await.access_token()), good_kid);
+}
