@@ -61,9 +61,12 @@ impl StoreError {
                 } else {
                     // PostgreSQL SQLSTATE: connection exception (08), operator
                     // intervention such as terminated backends (57),
-                    // insufficient resources (53), lost credentials (28) or
-                    // CONNECT privilege (42501).
-                    ["08", "57", "53", "28"].iter().any(|c| code.starts_with(c)) || code == "42501"
+                    // insufficient resources such as a full disk (53), lost
+                    // credentials (28), CONNECT privilege (42501), or a
+                    // read-only database, as after a failover (25006).
+                    ["08", "57", "53", "28"].iter().any(|c| code.starts_with(c))
+                        || code == "42501"
+                        || code == "25006"
                 }
             }
             _ => false,

@@ -201,3 +201,72 @@ async fn database_outage_is_503_and_heals_by_itself() {
     .await;
     w.server.take().unwrap().shutdown().await.unwrap();
 }
+
+/// What a failover onto a read-only replica looks like to Writ: every
+/// write refused with SQLSTATE 25006. Writes get 503, reads and JWTs go on,
+/// nothing stored changes, and it heals when writes come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_database_is_503_for_writes_and_heals() {
+    let db = PgDb::create().await;
+    let mut w = Writ::on_postgres(&db.url);
+    let opaque = w.client(&["--format", "opaque"]);
+    let jwt = w.client(&[]);
+    w.start().await;
+    let t = w.token(&opaque, "").await.access_token().to_owned();
+    let body = format!(
+        "client_id={}&client_secret={}&token={t}",
+        opaque.id, opaque.secret
+    );
+    let read_only = |on: bool| {
+        let db = &db;
+        async move {
+            let setting = if on {
+                "SET default_transaction_read_only = on"
+            } else {
+                "RESET default_transaction_read_only"
+            };
+            db.admin(&format!("ALTER DATABASE {} {setting}", db.name))
+                .await;
+            db.admin(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                db.name
+            ))
+            .await;
+        }
+    };
+    read_only(true).await;
+
+    // The pool reconnects (read-only now); the first request may meet a
+    // killed connection, which is a 503 too.
+    let r = w.token(&opaque, "").await;
+    r.assert_error(503, "temporarily_unavailable");
+    let r = w.token(&opaque, "").await;
+    r.assert_error(503, "temporarily_unavailable");
+    assert_eq!(w.token(&jwt, "").await.status, 200);
+    eventually(Duration::from_secs(10), || async {
+        let i = w.post_form("/oauth/introspect", &body).await;
+        i.status == 200 && i.json["active"] == true
+    })
+    .await;
+    w.post_form("/oauth/revoke", &body)
+        .await
+        .assert_error(503, "temporarily_unavailable");
+    assert_eq!(
+        w.post_form("/oauth/introspect", &body).await.json["active"],
+        true,
+        "the failed revocation changed nothing"
+    );
+
+    read_only(false).await;
+    eventually(Duration::from_secs(10), || async {
+        w.token(&opaque, "").await.status == 200
+    })
+    .await;
+    assert_eq!(w.post_form("/oauth/revoke", &body).await.status, 200);
+    assert_eq!(
+        w.post_form("/oauth/introspect", &body).await.json["active"],
+        false
+    );
+    w.server.take().unwrap().shutdown().await.unwrap();
+}
