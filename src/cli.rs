@@ -351,6 +351,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn serve(config: Config) -> Result<()> {
     let running = server::start(config, Arc::new(SystemClock)).await?;
+    survive_file_size_limit();
     let stop = running.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -359,6 +360,29 @@ async fn serve(config: Config) -> Result<()> {
     });
     running.wait().await?;
     Ok(())
+}
+
+/// A write past a file size limit (`ulimit -f`) raises SIGXFSZ, which would
+/// kill the server between a commit and its answers. Handled, the write just
+/// fails (EFBIG), the store reports it, and requests that write get 503, as
+/// with a full disk; PostgreSQL ignores the signal for the same reason.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut xfsz) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            tokio::spawn(async move {
+                let mut said: Option<std::time::Instant> = None;
+                while xfsz.recv().await.is_some() {
+                    // Once a minute at most: every refused write raises it.
+                    if said.is_none_or(|t| t.elapsed().as_secs() >= 60) {
+                        said = Some(std::time::Instant::now());
+                        tracing::error!("a write went past the file size limit (SIGXFSZ)");
+                    }
+                }
+            });
+        }
+    }
 }
 
 async fn shutdown_signal() {

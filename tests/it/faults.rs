@@ -729,3 +729,211 @@ async fn a_corrupted_key_row_gets_503_at_run_time_and_stops_a_start() {
     .await;
     assert_eq!(kid_of(w.token(&c, "").await.access_token()), good_kid);
 }
+
+/// A file size limit reached under load (`ulimit -f`, as a quota or a
+/// full volume would): the server is not killed by SIGXFSZ, writes get 503,
+/// JWTs and reads go on, and no token answered 200 is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_size_limit_is_503_for_writes_not_a_crash() {
+    let w = Writ::new();
+    let opaque = w.client(&["--format", "opaque"]);
+    let jwt = w.client(&[]);
+    let args = unlimited(&w);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Room for a few more pages than the files hold after start-up.
+    let mut launcher = std::process::Command::new("prlimit");
+    launcher.arg(format!("--fsize={}", 1024 * 1024));
+    launcher.arg(crate::harness::writ_command().get_program());
+    let mut node = Process::spawn_command(
+        launcher,
+        &format!("sqlite://{}", w.db_path().display()),
+        &args,
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let token = |c: &Creds| {
+        http.post(format!("{}/oauth/token", node.base))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let mut answered = Vec::new();
+    let mut refused = 0;
+    for _ in 0..20_000 {
+        let r = token(&opaque).await.unwrap();
+        if r.status() == 200 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            answered.push(body["access_token"].as_str().unwrap().to_owned());
+            continue;
+        }
+        assert_eq!(r.status(), 503);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        refused += 1;
+        if refused == 3 {
+            break;
+        }
+    }
+    assert_eq!(refused, 3, "the limit was never reached");
+    println!(
+        "{} tokens answered before the limit, {refused} refused with 503",
+        answered.len()
+    );
+    assert_eq!(token(&jwt).await.unwrap().status(), 200);
+    for t in &answered {
+        let r = http
+            .post(format!("{}/oauth/introspect", node.base))
+            .basic_auth(&opaque.id, Some(&opaque.secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["active"], true, "{t} was answered but is lost");
+    }
+    // Still a clean exit on SIGTERM (asserted by terminate).
+    crate::harness::blocking(|| node.terminate());
+    let output = node.output();
+    assert!(output.contains("file size limit"), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: std::path::PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "this test mounts a tmpfs: {out:?}");
+        Self(at)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The disk the database is on fills up: writes get 503 (SQLITE_FULL),
+/// JWTs and reads go on, nothing answered is lost, and the node heals by
+/// itself once there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_503_for_writes_and_heals() {
+    let w = Writ::new();
+    let disk = SmallDisk::mount(w.dir.path().join("disk"), "4m");
+    let db = disk.0.join("writ.db");
+    let cli = |args: &[&str]| {
+        let out = crate::harness::writ_command()
+            .args(args)
+            .args([
+                "--database",
+                &format!("sqlite://{}", db.display()),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let creds = |v: serde_json::Value| Creds {
+        id: v["client_id"].as_str().unwrap().to_owned(),
+        secret: v["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let opaque = creds(cli(&[
+        "client", "create", "--name", "o", "--format", "opaque",
+    ]));
+    let jwt = creds(cli(&["client", "create", "--name", "j"]));
+    let args = unlimited(&w);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut node = Process::spawn(&db, &args);
+    let http = reqwest::Client::new();
+    let token = |c: &Creds| {
+        http.post(format!("{}/oauth/token", node.base))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let mut answered = Vec::new();
+    for _ in 0..10 {
+        answered.push(
+            token(&opaque)
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+
+    // Fill the disk to the last byte.
+    let filler = disk.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.write_all(&[0]);
+    }
+    let mut refused = 0;
+    for _ in 0..2000 {
+        let r = token(&opaque).await.unwrap();
+        if r.status() == 200 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            answered.push(body["access_token"].as_str().unwrap().to_owned());
+            continue;
+        }
+        assert_eq!(r.status(), 503);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        refused += 1;
+        if refused == 3 {
+            break;
+        }
+    }
+    assert_eq!(refused, 3, "the full disk was never noticed");
+    assert_eq!(token(&jwt).await.unwrap().status(), 200);
+
+    // Room again: the node heals without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    crate::harness::eventually(Duration::from_secs(10), || async {
+        token(&opaque).await.unwrap().status() == 200
+    })
+    .await;
+    println!(
+        "{} tokens answered around a full disk, {refused} refused with 503",
+        answered.len()
+    );
+    for t in &answered {
+        let r = http
+            .post(format!("{}/oauth/introspect", node.base))
+            .basic_auth(&opaque.id, Some(&opaque.secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["active"], true, "{t} was answered but is lost");
+    }
+    crate::harness::blocking(|| node.terminate());
+    assert!(!node.output().contains("panicked"));
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -346,7 +346,18 @@ impl Process {
     }
 
     pub fn spawn_on(database: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = writ_command()
+        Self::spawn_command(writ_command(), database, extra, env)
+    }
+
+    /// `writ serve` started by `launcher`: the writ binary itself, or a
+    /// command that runs it (with limits, say).
+    pub fn spawn_command(
+        mut launcher: Command,
+        database: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = launcher
             .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
             .args(extra)
             .envs(env.iter().copied())
