@@ -89,7 +89,7 @@ async fn caller_and_token<'r>(
     registry: &'r Registry,
     now: i64,
 ) -> Result<(&'r Client, Option<TokenInfo>), OAuthError> {
-    state.limits.check_address(source)?;
+    let body = state.admit(source, headers, body).await?;
     let params = read_params(headers, body, state.limits.request_timeout()).await?;
     let caller = authenticate(state, headers, &params, registry, source, now)?;
     let token = find(state, &params, registry, now).await?;

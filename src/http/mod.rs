@@ -119,8 +119,10 @@ async fn read_params(
     body: Body,
     timeout: std::time::Duration,
 ) -> Result<Params, OAuthError> {
-    let format = BodyFormat::from_content_type(header_str(headers, header::CONTENT_TYPE)?)?;
+    // The body is read first, so a refusal for the content type reaches a
+    // client still sending (an unread body would reset the connection).
     let body = read_body(headers, body, timeout).await?;
+    let format = BodyFormat::from_content_type(header_str(headers, header::CONTENT_TYPE)?)?;
     format.parse(&body)
 }
 
@@ -184,6 +186,24 @@ async fn read_body(
 }
 
 impl Shared {
+    /// The source address's budget, checked before anything else. A refused
+    /// request's body is still read (within the usual size and time limits)
+    /// so that the client gets the 429 rather than a reset connection.
+    async fn admit(
+        &self,
+        source: IpAddr,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Body, OAuthError> {
+        match self.limits.check_address(source) {
+            Ok(()) => Ok(body),
+            Err(refused) => {
+                let _ = read_body(headers, body, self.limits.request_timeout()).await;
+                Err(refused)
+            }
+        }
+    }
+
     /// The client credentials of a request (RFC 6749 §2.3), extracted.
     fn credentials(
         &self,

@@ -66,7 +66,7 @@ async fn issue(
     id: &RequestId,
 ) -> Result<Response, OAuthError> {
     // 0. the source address's budget
-    state.limits.check_address(source)?;
+    let body = state.admit(source, headers, body).await?;
     // 1–2. content type, body size, parse; repeated parameters refused
     let request = TokenRequest::from_params(
         read_params(headers, body, state.limits.request_timeout()).await?,

@@ -590,3 +590,49 @@ async fn disabled_grant_is_unsupported_grant_type() {
         .await;
     assert_eq!(meta.json["grant_types_supported"], json!([]));
 }
+
+/// A request refused before its body matters (a wrong content type, the
+/// address over its budget) still has its body read, so a client sending
+/// a large one gets the answer rather than a reset connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_body_still_reach_the_client() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let config = w.config_with_file("[limits]\nper_address = 1\nper_address_burst = 1\n");
+    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
+        .await;
+    w.http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "a".repeat(900 * 1024)
+    );
+    assert_eq!(w.token(&c, "").await.status, 200);
+    for _ in 0..20 {
+        let r = w
+            .send(
+                w.http
+                    .post(w.url("/oauth/token"))
+                    .header("content-type", "text/plain")
+                    .body(big.clone()),
+            )
+            .await;
+        // The budget is spent: 429 (or 400 for the content type once a
+        // token has dripped back in); never a reset.
+        assert!(
+            r.status == 429 || r.status == 400,
+            "{} {}",
+            r.status,
+            r.text
+        );
+        let r = w.post_form("/oauth/introspect", &big).await;
+        assert!(
+            r.status == 429 || r.status == 401,
+            "{} {}",
+            r.status,
+            r.text
+        );
+    }
+}
