@@ -87,8 +87,12 @@ fn pseudo_random_ms(lo: u64, hi: u64) -> u64 {
 async fn sigkill_under_load_loses_nothing_that_was_answered() {
     let w = Writ::new();
     sigkill_rounds(&w).await;
-    // The database passes its integrity check.
-    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", w.db_path().display()))
+    assert_sqlite_intact(&w.db_path()).await;
+}
+
+/// SQLite's own integrity check passes on the database file.
+async fn assert_sqlite_intact(path: &std::path::Path) {
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
@@ -193,26 +197,14 @@ async fn sigkill_rounds(w: &Writ) {
         .json()
         .await
         .unwrap();
-    let (mut opaque_count, mut jwt_count) = (0, 0);
-    for t in &answered {
-        if t.starts_with("writ_at_") {
-            let r: serde_json::Value = http
-                .post(format!("{}/oauth/introspect", node.base))
-                .basic_auth(&opaque.id, Some(&opaque.secret))
-                .form(&[("token", t.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(r["active"], true, "an answered opaque token was lost");
-            opaque_count += 1;
-        } else {
-            verify(t, &jwks, ISSUER, ISSUER);
-            jwt_count += 1;
-        }
+    let (opaque_tokens, jwts): (Vec<String>, Vec<String>) = answered
+        .into_iter()
+        .partition(|t| t.starts_with("writ_at_"));
+    assert_all_active(&node.base, &opaque, &opaque_tokens).await;
+    for t in &jwts {
+        verify(t, &jwks, ISSUER, ISSUER);
     }
+    let (opaque_count, jwt_count) = (opaque_tokens.len(), jwts.len());
     println!("{ROUNDS} SIGKILLs: {opaque_count} opaque tokens introspect active, {jwt_count} JWTs verify");
     assert!(opaque_count > 0 && jwt_count > 0);
 
@@ -247,20 +239,11 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let tokens = loader.await.unwrap();
     assert!(!tokens.is_empty());
     let node = Process::spawn(&w.db_path(), &args);
-    let http = reqwest::Client::new();
-    for t in tokens.iter().filter(|t| t.starts_with("writ_at_")) {
-        let r: serde_json::Value = http
-            .post(format!("{}/oauth/introspect", node.base))
-            .basic_auth(&opaque.id, Some(&opaque.secret))
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["active"], true);
-    }
+    let opaque_tokens: Vec<String> = tokens
+        .into_iter()
+        .filter(|t| t.starts_with("writ_at_"))
+        .collect();
+    assert_all_active(&node.base, &opaque, &opaque_tokens).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,17 +638,27 @@ async fn slow_clients_big_heads_and_too_many_connections_are_cut_off() {
     .await;
 }
 
+/// Runs `statements` (binding ?1 = now, ?2 = kid) and a registry revision
+/// bump in one transaction, as another node's key change would.
+async fn change_keys(db: &mut sqlx::SqliteConnection, now: i64, kid: &str, statements: &[&str]) {
+    let mut tx = db.begin().await.unwrap();
+    for sql in statements
+        .iter()
+        .chain(&["UPDATE revision SET value = value + 1 WHERE id = 1"])
+    {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
 /// The `kid` in a JWT's header.
 fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,22 +681,18 @@ async fn a_corrupted_key_row_gets_503_at_run_time_and_stops_a_start() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let mut tx = db.begin().await.unwrap();
-    for sql in [
-        "INSERT INTO keys (kid, algorithm, private_key, created_at, activated_at)
-         SELECT 'corrupted-kid', algorithm, private_key, ?1, ?1 FROM keys
-         WHERE algorithm = 'ES256' AND activated_at IS NULL",
-        "UPDATE keys SET retired_at = ?1, publish_until = ?1 + 3600 WHERE kid = ?2",
-        "UPDATE revision SET value = value + 1 WHERE id = 1",
-    ] {
-        sqlx::query(sql)
-            .bind(now)
-            .bind(&good_kid)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+    change_keys(
+        &mut db,
+        now,
+        &good_kid,
+        &[
+            "INSERT INTO keys (kid, algorithm, private_key, created_at, activated_at)
+             SELECT 'corrupted-kid', algorithm, private_key, ?1, ?1 FROM keys
+             WHERE algorithm = 'ES256' AND activated_at IS NULL",
+            "UPDATE keys SET retired_at = ?1, publish_until = ?1 + 3600 WHERE kid = ?2",
+        ],
+    )
+    .await;
 
     // Until the node sees the change it signs with the good key; then 503,
     // and never a token signed with any other key.
@@ -719,56 +708,90 @@ async fn a_corrupted_key_row_gets_503_at_run_time_and_stops_a_start() {
     .await;
     // The rest still serves: the JWKS (the good key is retiring, still
     // published), health, and readiness says what is wrong.
-    let jwks = w.jwks().await;
-    let published: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert!(published.contains(&good_kid.as_str()), "{jwks}");
-    assert!(!published.contains(&"corrupted-kid"));
+    let published = w.published_kids().await;
+    assert!(published.contains(&good_kid), "{published:?}");
+    assert!(!published.contains(&"corrupted-kid".to_owned()));
     assert_eq!(w.send(w.http.get(w.url("/healthz"))).await.status, 200);
     let ready = w.send(w.http.get(w.url("/readyz"))).await;
     assert_eq!(ready.status, 503);
     assert_eq!(ready.json["keys"], "missing");
 
     // A fresh start on this database refuses, naming the key.
-    let out = crate::harness::blocking(|| {
-        crate::harness::writ_command()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                &w.database(),
-            ])
-            .output()
-            .unwrap()
-    });
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = crate::harness::blocking(|| w.serve_fails());
     assert!(err.contains("corrupted-kid"), "{err}");
 
     // Repaired, the running node signs again, with the good key.
-    let mut tx = db.begin().await.unwrap();
-    for sql in [
-        "DELETE FROM keys WHERE kid = 'corrupted-kid'",
-        "UPDATE keys SET retired_at = NULL, publish_until = NULL WHERE kid = ?1",
-        "UPDATE revision SET value = value + 1 WHERE id = 1",
-    ] {
-        sqlx::query(sql)
-            .bind(&good_kid)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+    change_keys(
+        &mut db,
+        now,
+        &good_kid,
+        &[
+            "DELETE FROM keys WHERE kid = 'corrupted-kid'",
+            "UPDATE keys SET retired_at = NULL, publish_until = NULL WHERE kid = ?2",
+        ],
+    )
+    .await;
     crate::harness::eventually(Duration::from_secs(10), || async {
         w.token(&c, "").await.status == 200
     })
     .await;
     assert_eq!(kid_of(w.token(&c, "").await.access_token()), good_kid);
+}
+
+/// Asks `c` for opaque tokens until three are refused (or `max` requests),
+/// keeping every token answered; every refusal must be a 503. Returns how
+/// many were refused.
+async fn issue_until_refused(
+    base: &str,
+    c: &Creds,
+    answered: &mut Vec<String>,
+    max: usize,
+) -> usize {
+    let mut refused = 0;
+    for _ in 0..max {
+        let (status, body) = request_token(base, c).await;
+        if status == 200 {
+            answered.push(body["access_token"].as_str().unwrap().to_owned());
+            continue;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        refused += 1;
+        if refused == 3 {
+            break;
+        }
+    }
+    refused
+}
+
+/// A client-credentials token request with Basic authentication.
+async fn request_token(base: &str, c: &Creds) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Every token in `tokens` still introspects as active for its client.
+async fn assert_all_active(base: &str, c: &Creds, tokens: &[String]) {
+    let http = reqwest::Client::new();
+    for t in tokens {
+        let body: serde_json::Value = http
+            .post(format!("{base}/oauth/introspect"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["active"], true, "{t} was answered but is lost");
+    }
 }
 
 /// A file size limit reached under load (`ulimit -f`, as a quota or a
@@ -791,47 +814,15 @@ async fn a_file_size_limit_is_503_for_writes_not_a_crash() {
         &args,
         &[],
     );
-    let http = reqwest::Client::new();
-    let token = |c: &Creds| {
-        http.post(format!("{}/oauth/token", node.base))
-            .basic_auth(&c.id, Some(&c.secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
     let mut answered = Vec::new();
-    let mut refused = 0;
-    for _ in 0..20_000 {
-        let r = token(&opaque).await.unwrap();
-        if r.status() == 200 {
-            let body: serde_json::Value = r.json().await.unwrap();
-            answered.push(body["access_token"].as_str().unwrap().to_owned());
-            continue;
-        }
-        assert_eq!(r.status(), 503);
-        let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "temporarily_unavailable");
-        refused += 1;
-        if refused == 3 {
-            break;
-        }
-    }
+    let refused = issue_until_refused(&node.base, &opaque, &mut answered, 20_000).await;
     assert_eq!(refused, 3, "the limit was never reached");
     println!(
         "{} tokens answered before the limit, {refused} refused with 503",
         answered.len()
     );
-    assert_eq!(token(&jwt).await.unwrap().status(), 200);
-    for t in &answered {
-        let r = http
-            .post(format!("{}/oauth/introspect", node.base))
-            .basic_auth(&opaque.id, Some(&opaque.secret))
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["active"], true, "{t} was answered but is lost");
-    }
+    assert_eq!(request_token(&node.base, &jwt).await.0, 200);
+    assert_all_active(&node.base, &opaque, &answered).await;
     // Still a clean exit on SIGTERM (asserted by terminate).
     crate::harness::blocking(|| node.terminate());
     let output = node.output();
@@ -896,27 +887,11 @@ async fn a_full_disk_is_503_for_writes_and_heals() {
     let args = unlimited(&w);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut node = Process::spawn(&db, &args);
-    let http = reqwest::Client::new();
-    let token = |c: &Creds| {
-        http.post(format!("{}/oauth/token", node.base))
-            .basic_auth(&c.id, Some(&c.secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
     let mut answered = Vec::new();
-    for _ in 0..10 {
-        answered.push(
-            token(&opaque)
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    assert_eq!(
+        issue_until_refused(&node.base, &opaque, &mut answered, 10).await,
+        0
+    );
 
     // Fill the disk to the last byte.
     let filler = disk.0.join("filler");
@@ -927,54 +902,22 @@ async fn a_full_disk_is_503_for_writes_and_heals() {
         while f.write_all(&chunk).is_ok() {}
         let _ = f.write_all(&[0]);
     }
-    let mut refused = 0;
-    for _ in 0..2000 {
-        let r = token(&opaque).await.unwrap();
-        if r.status() == 200 {
-            let body: serde_json::Value = r.json().await.unwrap();
-            answered.push(body["access_token"].as_str().unwrap().to_owned());
-            continue;
-        }
-        assert_eq!(r.status(), 503);
-        let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "temporarily_unavailable");
-        refused += 1;
-        if refused == 3 {
-            break;
-        }
-    }
+    let refused = issue_until_refused(&node.base, &opaque, &mut answered, 2000).await;
     assert_eq!(refused, 3, "the full disk was never noticed");
-    assert_eq!(token(&jwt).await.unwrap().status(), 200);
+    assert_eq!(request_token(&node.base, &jwt).await.0, 200);
 
     // Room again: the node heals without a restart.
     std::fs::remove_file(&filler).unwrap();
     crate::harness::eventually(Duration::from_secs(10), || async {
-        token(&opaque).await.unwrap().status() == 200
+        request_token(&node.base, &opaque).await.0 == 200
     })
     .await;
     println!(
         "{} tokens answered around a full disk, {refused} refused with 503",
         answered.len()
     );
-    for t in &answered {
-        let r = http
-            .post(format!("{}/oauth/introspect", node.base))
-            .basic_auth(&opaque.id, Some(&opaque.secret))
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["active"], true, "{t} was answered but is lost");
-    }
+    assert_all_active(&node.base, &opaque, &answered).await;
     crate::harness::blocking(|| node.terminate());
     assert!(!node.output().contains("panicked"));
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_sqlite_intact(&db).await;
 }

@@ -201,6 +201,34 @@ impl Writ {
             .await
             .json
     }
+
+    /// Runs `writ serve` on this database, expecting it to refuse to start;
+    /// returns what it printed.
+    pub fn serve_fails(&self) -> String {
+        let out = writ_command()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &self.database(),
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "writ serve started");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// The `kid`s the JWKS publishes.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let jwks = self.jwks().await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
 }
 
 pub struct Reply {
