@@ -62,9 +62,9 @@ async fn load(base: &str, opaque: &Creds, jwt: &Creds, stop: Arc<AtomicBool>) ->
                 let Ok(body) = r.json::<serde_json::Value>().await else {
                     break;
                 };
-                got.lock()
-                    .unwrap()
-                    .push(body["access_token"].as_str().unwrap().to_owned());
+                let token = body["access_token"].as_str().unwrap();
+                crate::harness::transcript::secret(token);
+                got.lock().unwrap().push(token.to_owned());
             }
         }));
     }
@@ -351,6 +351,7 @@ async fn secrets_and_tokens_never_reach_the_log() {
     let rotated = w.cli(&["client", "rotate-secret", &c.id]);
     secrets.push(rotated["client_secret"].as_str().unwrap().to_owned());
     secrets.push("writ_sk_a_wrong_guess_that_must_not_be_logged".into());
+    crate::harness::transcript::secret("writ_sk_a_wrong_guess_that_must_not_be_logged");
     tokio::time::sleep(Duration::from_millis(500)).await;
     crate::harness::blocking(|| node.terminate());
     let log = node.output();
@@ -773,7 +774,12 @@ async fn request_token(base: &str, c: &Creds) -> (u16, serde_json::Value) {
         .send()
         .await
         .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    if let Some(token) = body["access_token"].as_str() {
+        crate::harness::transcript::secret(token);
+    }
+    (status, body)
 }
 
 /// Every token in `tokens` still introspects as active for its client.

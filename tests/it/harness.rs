@@ -11,6 +11,51 @@ use writ::server::RunningServer;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_writ");
 
+/// What the whole test run saw, for `tests/scan-logs` to check once it is
+/// over: everything Writ printed to its logs (servers and CLI runs), and
+/// every secret and token it handed out. One pair of files per test process.
+pub mod transcript {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn append(kind: &str, text: &str) {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("transcripts");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{}.{kind}", std::process::id())))
+        {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+
+    /// Lines Writ logged.
+    pub fn log(text: &str) {
+        if !text.is_empty() {
+            append("log", text);
+        }
+    }
+
+    /// A secret or token that must never appear in a log.
+    pub fn secret(value: &str) {
+        for line in value.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            append("secrets", line);
+        }
+    }
+
+    /// Every `writ_sk_…` secret in a CLI's printed output.
+    pub fn secrets_in(output: &str) {
+        for (i, _) in output.match_indices("writ_sk_") {
+            let found: String = output[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            secret(&found);
+        }
+    }
+}
+
 /// A Writ installation in a temporary folder: its database, the CLI bound to
 /// it, and (once started) a server on an ephemeral port.
 pub struct Writ {
@@ -91,7 +136,10 @@ impl Writ {
         if json {
             cmd.arg("--json");
         }
-        blocking(|| cmd.output().unwrap())
+        let out = blocking(|| cmd.output().unwrap());
+        transcript::log(&String::from_utf8_lossy(&out.stderr));
+        transcript::secrets_in(&String::from_utf8_lossy(&out.stdout));
+        out
     }
 
     pub fn client(&self, args: &[&str]) -> Creds {
@@ -174,7 +222,10 @@ impl Writ {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(token) = json["access_token"].as_str() {
+            transcript::secret(token);
+        }
         Reply {
             status,
             headers,
@@ -458,5 +509,8 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // What is still in the pipe arrives once the process is gone.
+        std::thread::sleep(Duration::from_millis(20));
+        transcript::log(&self.output());
     }
 }
