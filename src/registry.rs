@@ -264,3 +264,43 @@ impl Registry {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_row(master: &MasterKey, algorithm: Algorithm) -> KeyRecord {
+        let (key, pkcs8) = SigningKey::generate(algorithm).unwrap();
+        KeyRecord {
+            private_key: master.seal(key.kid.as_bytes(), &pkcs8),
+            kid: key.kid,
+            algorithm,
+            created_at: 1,
+            activated_at: Some(1),
+            retired_at: None,
+            publish_until: None,
+        }
+    }
+
+    #[test]
+    fn a_key_row_that_cannot_be_opened_is_left_out_and_reported() {
+        let master = MasterKey::from_bytes(&[7; 32]);
+        let good = key_row(&master, Algorithm::ES256);
+        // Sealed under another master key, and a row whose bytes are not its kid's.
+        let foreign = key_row(&MasterKey::from_bytes(&[8; 32]), Algorithm::EdDSA);
+        let mut swapped = key_row(&master, Algorithm::RS256);
+        swapped.private_key = good.private_key.clone();
+        let snapshot = Snapshot {
+            keys: vec![good.clone(), foreign.clone(), swapped.clone()],
+            ..Snapshot::default()
+        };
+        let registry = Registry::build(snapshot, &master, 2, None);
+        assert_eq!(registry.signer(Algorithm::ES256).unwrap().kid, good.kid);
+        assert!(registry.signer(Algorithm::EdDSA).is_none());
+        assert!(registry.signer(Algorithm::RS256).is_none());
+        assert!(registry.published_key(&foreign.kid).is_none());
+        let reported: Vec<String> = registry.key_errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(reported.len(), 2, "{reported:?}");
+        assert!(reported[0].contains(&foreign.kid) && reported[1].contains(&swapped.kid));
+    }
+}
