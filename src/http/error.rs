@@ -12,12 +12,14 @@ impl IntoResponse for OAuthError {
             ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => tracing::error!(
                 error = self.code.as_str(),
                 detail = self.detail.as_deref().unwrap_or(""),
+                request_id = super::request_id::current(),
                 "request failed"
             ),
             _ => tracing::debug!(
                 error = self.code.as_str(),
                 description = %self.description,
                 detail = self.detail.as_deref().unwrap_or(""),
+                request_id = super::request_id::current(),
                 "request refused"
             ),
         }

@@ -1,7 +1,8 @@
 //! A request id for every request: the caller's `X-Request-Id` when it is a
 //! short, plain token, else one Writ makes. It is echoed in the response,
-//! carried by every log line of the request (a span), and named in audit
-//! events, so one failed call can be found in the logs from either side.
+//! named in audit events and in the log line of a failed request, and with
+//! debug logging carried by every line of the request (a span), so one
+//! failed call can be found in the logs from either side.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
@@ -52,11 +53,25 @@ fn is_plain(value: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
+tokio::task_local! {
+    static CURRENT: RequestId;
+}
+
+/// The id of the request this task is serving, for the lines that must
+/// carry it at any log level (a failed request's).
+pub fn current() -> Option<String> {
+    CURRENT.try_with(|id| id.as_str().to_owned()).ok()
+}
+
 pub async fn layer(mut request: Request, next: Next) -> Response {
     let id = RequestId::for_request(request.headers());
-    let span = tracing::info_span!("request", request_id = id.as_str());
+    // A debug span, as tower-http makes them: it puts the id on every line
+    // of the request when debugging, and costs nothing otherwise.
+    let span = tracing::debug_span!("request", request_id = id.as_str());
     request.extensions_mut().insert(id.clone());
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = CURRENT
+        .scope(id.clone(), next.run(request).instrument(span))
+        .await;
     response.headers_mut().insert(HEADER, id.0);
     response
 }

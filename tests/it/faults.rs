@@ -511,7 +511,11 @@ async fn metrics_count_requests_and_tokens() {
 async fn json_logs_carry_audit_events() {
     let w = Writ::new();
     let c = w.client(&[]);
-    let mut node = Process::spawn_on(&w.database(), &[], &[("WRIT_LOG_FORMAT", "json")]);
+    let mut node = Process::spawn_on(
+        &w.database(),
+        &[],
+        &[("WRIT_LOG_FORMAT", "json"), ("RUST_LOG", "info,writ=debug")],
+    );
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for (secret, caller_id) in [(c.secret.as_str(), Some("req-42")), ("writ_sk_wrong", None)] {
@@ -549,8 +553,14 @@ async fn json_logs_carry_audit_events() {
     assert_eq!(denied["fields"]["error"], "invalid_client");
     assert_eq!(denied["fields"]["client_id"], c.id.as_str());
     assert_eq!(denied["fields"]["request_id"], ids[1].as_str());
-    // Every line logged while serving a request carries its id (the span).
+    // With debug logging every line of a request carries its id (the span);
+    // the line of a failed request always names it.
     assert_eq!(denied["span"]["request_id"], ids[1].as_str());
+    let refused = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "request refused")
+        .unwrap_or_else(|| panic!("no refusal logged in {events:?}"));
+    assert_eq!(refused["fields"]["request_id"], ids[1].as_str());
     let text = node.output();
     assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }
@@ -833,6 +843,12 @@ async fn a_file_size_limit_is_503_for_writes_not_a_crash() {
     crate::harness::blocking(|| node.terminate());
     let output = node.output();
     assert!(output.contains("file size limit"), "{output}");
+    // At the default level the failure's line names its request.
+    let failed = output
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no failure logged: {output}"));
+    assert!(failed.contains("request_id="), "{failed}");
     assert!(!output.contains("panicked"), "{output}");
 }
 
