@@ -7,10 +7,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde_json::json;
 
-use super::request_id::RequestId;
+use super::request_id;
 use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::request::Params;
@@ -49,7 +48,6 @@ pub async fn introspect(
 pub async fn revoke(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -70,7 +68,7 @@ pub async fn revoke(
             done.map_err(|e| store_error(&e))?;
             tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.id,
                 holder = %t.client_id, jti = %t.jti, source = %source,
-                request_id = id.as_str());
+                request_id = request_id::current());
         }
         Ok::<_, OAuthError>(oauth_json(json!({})))
     };

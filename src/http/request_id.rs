@@ -8,14 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-const HEADER: &str = "x-request-id";
+/// A parsed name: looking a header up by a `&str` parses it every time.
+static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of the request being served, for handlers that log it.
+/// The id of the request being served.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub HeaderValue);
 
@@ -27,7 +28,7 @@ impl RequestId {
     /// The caller's id if it is safe to log as it is (no spaces, quotes or
     /// control characters that could forge a log line), else a fresh one.
     fn for_request(headers: &HeaderMap) -> Self {
-        match headers.get(HEADER) {
+        match headers.get(&HEADER) {
             Some(v) if is_plain(v.as_bytes()) => Self(v.clone()),
             _ => Self::generate(),
         }
@@ -41,7 +42,7 @@ impl RequestId {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{n:x}", *PREFIX);
-        Self(HeaderValue::from_str(&id).expect("base64url and hex are valid header bytes"))
+        Self(HeaderValue::try_from(id).expect("base64url and hex are valid header bytes"))
     }
 }
 
@@ -57,22 +58,23 @@ tokio::task_local! {
     static CURRENT: RequestId;
 }
 
-/// The id of the request this task is serving, for the lines that must
-/// carry it at any log level (a failed request's).
+/// The id of the request this task is serving, for audit events and the
+/// lines that must carry it at any log level (a failed request's). Only
+/// called where a line is written: tracing evaluates a field only when its
+/// event is enabled.
 pub fn current() -> Option<String> {
     CURRENT.try_with(|id| id.as_str().to_owned()).ok()
 }
 
-pub async fn layer(mut request: Request, next: Next) -> Response {
+pub async fn layer(request: Request, next: Next) -> Response {
     let id = RequestId::for_request(request.headers());
     // A debug span, as tower-http makes them: it puts the id on every line
     // of the request when debugging, and costs nothing otherwise.
     let span = tracing::debug_span!("request", request_id = id.as_str());
-    request.extensions_mut().insert(id.clone());
     let mut response = CURRENT
         .scope(id.clone(), next.run(request).instrument(span))
         .await;
-    response.headers_mut().insert(HEADER, id.0);
+    response.headers_mut().insert(&HEADER, id.0);
     response
 }
 
@@ -83,10 +85,10 @@ mod tests {
     #[test]
     fn a_plain_caller_id_is_kept_and_anything_else_replaced() {
         let mut headers = HeaderMap::new();
-        headers.insert(HEADER, HeaderValue::from_static("req-42:a_b.c"));
+        headers.insert(&HEADER, HeaderValue::from_static("req-42:a_b.c"));
         assert_eq!(RequestId::for_request(&headers).as_str(), "req-42:a_b.c");
         for bad in ["a b", "x\"y", "", &"x".repeat(65)] {
-            headers.insert(HEADER, HeaderValue::from_str(bad).unwrap());
+            headers.insert(&HEADER, HeaderValue::from_str(bad).unwrap());
             let id = RequestId::for_request(&headers);
             assert_ne!(id.as_str(), bad);
             assert!(is_plain(id.as_str().as_bytes()));

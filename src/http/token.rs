@@ -7,10 +7,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::Serialize;
 
-use super::request_id::RequestId;
+use super::request_id;
 use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
@@ -36,20 +35,19 @@ struct TokenResponse<'a> {
 pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let source = state.limits.source(peer, &headers);
     let mut client_id = None;
-    let response = match issue(&state, source, &headers, body, &mut client_id, &id).await {
+    let response = match issue(&state, source, &headers, body, &mut client_id).await {
         Ok(response) => response,
         Err(e) => {
             // Audit: who was refused, from where, and why (never a secret).
             tracing::info!(target: "audit", event = "token.denied", client_id = client_id.as_deref(),
                 source = %source, error = e.code.as_str(), description = %e.description,
-                request_id = id.as_str());
+                request_id = request_id::current());
             e.for_request(&headers).into_response()
         }
     };
@@ -63,7 +61,6 @@ async fn issue(
     headers: &HeaderMap,
     body: Body,
     client_id: &mut Option<String>,
-    id: &RequestId,
 ) -> Result<Response, OAuthError> {
     // 0. the source address's budget
     let body = state.admit(source, headers, body).await?;
@@ -128,7 +125,7 @@ async fn issue(
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
         source = %source, grant = grant.grant_type, format = grant.format.as_str(),
         aud = grant.audience, scope = %grant.scope, expires_in = grant.lifetime,
-        request_id = id.as_str());
+        request_id = request_id::current());
     // 11. render, with the no-store headers
     Ok(oauth_json(TokenResponse {
         access_token: &access_token,
