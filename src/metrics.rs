@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -62,24 +63,21 @@ struct ClientCounts {
 /// registered, which an attacker could invent without end), rendered at
 /// scrape time for the top `TOP_CLIENTS` of each family.
 #[derive(Default)]
-pub struct PerClient(RwLock<HashMap<Box<str>, Arc<ClientCounts>>>);
+pub struct PerClient(ArcSwap<HashMap<Box<str>, Arc<ClientCounts>>>);
 
 impl PerClient {
+    /// The counts of a client: a lock-free read on the token path; the map
+    /// is copied only the first time a client is counted.
     fn counts(&self, client_id: &str) -> Arc<ClientCounts> {
-        if let Some(c) = self
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(client_id)
-        {
+        if let Some(c) = self.0.load().get(client_id) {
             return c.clone();
         }
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(client_id.into())
-            .or_default()
-            .clone()
+        self.0.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.entry(client_id.into()).or_default();
+            map
+        });
+        self.0.load()[client_id].clone()
     }
 
     pub fn issued(&self, client_id: &str) {
@@ -98,8 +96,14 @@ impl PerClient {
     /// Appends the per-client families in Prometheus text format, forgetting
     /// clients that are no longer registered.
     pub fn render(&self, out: &mut String, registered: impl Fn(&str) -> bool) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.retain(|id, _| registered(id));
+        if !self.0.load().keys().all(|id| registered(id)) {
+            self.0.rcu(|map| {
+                let mut map = HashMap::clone(map);
+                map.retain(|id, _| registered(id));
+                map
+            });
+        }
+        let map = self.0.load();
         type Read = fn(&ClientCounts) -> u64;
         let families: [(&str, &str, Read); 2] = [
             (

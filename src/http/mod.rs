@@ -276,9 +276,15 @@ impl Shared {
 
 /// Every client is looked up in the in-memory registry, never in the
 /// database: a miss is an id nobody registered, answered without a query.
+/// The two handles are registered once: `counter!` would look its key up in
+/// the recorder's locked registry on every request.
 fn registry_lookup(hit: bool) {
-    metrics::counter!("writ_registry_lookups_total", "result" => if hit { "hit" } else { "miss" })
-        .increment(1);
+    use std::sync::LazyLock;
+    static HIT: LazyLock<metrics::Counter> =
+        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "hit"));
+    static MISS: LazyLock<metrics::Counter> =
+        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "miss"));
+    if hit { &HIT } else { &MISS }.increment(1);
 }
 
 /// A store failure as the client sees it: 503 when the database is out of
