@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat, Overrides};
 use crate::keys::rotation::{ensure_signing_keys, rotate};
-use crate::keys::{generate_secret, random_bytes, Algorithm, MasterKey};
+use crate::keys::{generate_secret, random_bytes, MasterKey};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::server;
-use crate::store::{ApiRecord, ClaimsProfile, ClientRecord, GrantRecord, Store};
-use crate::token::TokenFormat;
+use crate::store::{ApiRecord, ClientRecord, GrantRecord, Store};
+use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -10,12 +10,13 @@ use std::sync::LazyLock;
 use base64::Engine;
 
 use crate::config::{Config, Overrides};
-use crate::keys::{Algorithm, SigningKey};
+use crate::keys::SigningKey;
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::policy::{self, MAX_SCOPES};
 use crate::oauth::request::{BodyFormat, Params, TokenRequest, MAX_PARAMS};
 use crate::oauth::{introspect, ErrorCode};
 use crate::token::{jwt, opaque};
+use crate::types::Algorithm;
 
 /// A fuzz target: any bytes in, a panic only when a property fails.
 pub type Target = fn(&[u8]);

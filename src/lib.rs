@@ -27,3 +27,5 @@ pub mod server;
 pub mod store;
 /// Access token formats (RFC 9068 JWT).
 pub mod token;
+/// Value types shared by every layer: token format, claims profile, algorithm.
+pub mod types;

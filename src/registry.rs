@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use crate::keys::{hashes_equal, Algorithm, MasterKey, SigningKey};
+use crate::keys::{hashes_equal, MasterKey, SigningKey};
 use crate::store::{ApiRecord, KeyRecord, KeyState, Snapshot};
-use crate::token::TokenFormat;
+use crate::types::{Algorithm, TokenFormat};
 
 /// `last_used_at` is written at most this often per secret.
 pub const USAGE_INTERVAL: i64 = 60;

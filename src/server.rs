@@ -18,11 +18,12 @@ use crate::config::{Config, LimitsConfig, Tls};
 use crate::http::connections::ConnectionLimit;
 use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, rotate_due, RotationError};
-use crate::keys::{Algorithm, MasterKey, MasterKeyError};
+use crate::keys::{MasterKey, MasterKeyError};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Backend, Location, Store, StoreError};
 use crate::token::opaque::TokenWriter;
+use crate::types::Algorithm;
 
 /// How often the store's revision is checked. Changes made by the CLI or
 /// another node reach the hot path within this interval plus a rebuild

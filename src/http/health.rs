@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::AppState;
-use crate::keys::Algorithm;
+use crate::types::Algorithm;
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

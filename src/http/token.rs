@@ -14,8 +14,9 @@ use super::{oauth_json, read_params, store_error, AppState};
 use crate::oauth::client_credentials::{authorize, Authorized};
 use crate::oauth::request::TokenRequest;
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::store::{ClaimsProfile, TokenRecord};
+use crate::store::TokenRecord;
 use crate::token::{jwt, opaque, TokenFormat};
+use crate::types::ClaimsProfile;
 
 /// RFC 6749 §5.1, plus members other dialects' SDKs read (§5.1 allows
 /// more): `created_at` (Commerce Layer), the absolute `expires` and the

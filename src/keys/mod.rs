@@ -8,7 +8,7 @@ mod signing;
 
 pub use master::{MasterKey, MasterKeyError};
 pub use secret::{generate_secret, hashes_equal, SecretHasher, SECRET_PREFIX};
-pub use signing::{Algorithm, KeyError, SigningKey};
+pub use signing::{KeyError, SigningKey};
 
 use base64::Engine;
 

@@ -2,8 +2,9 @@
 //! resource servers that cache the JWKS already know it), *active* (signs),
 //! *retiring* (published, not signing, until its tokens expire), gone.
 
-use super::{Algorithm, MasterKey, SigningKey};
+use super::{MasterKey, SigningKey};
 use crate::store::{KeyRecord, KeyState, Store, StoreError};
+use crate::types::Algorithm;
 
 /// Slack for clocks of resource servers that run a little behind.
 const CLOCK_SKEW: i64 = 60;

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -10,46 +9,7 @@ use aws_lc_rs::signature::{
 use serde_json::json;
 
 use super::b64url;
-
-/// JWS algorithms Writ signs with (RFC 7518 §3, RFC 8037).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Algorithm {
-    ES256,
-    RS256,
-    EdDSA,
-}
-
-impl Algorithm {
-    pub const ALL: [Algorithm; 3] = [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Algorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ES256" => Ok(Self::ES256),
-            "RS256" => Ok(Self::RS256),
-            "EdDSA" => Ok(Self::EdDSA),
-            _ => Err(format!(
-                "unknown algorithm '{s}': use ES256, RS256 or EdDSA"
-            )),
-        }
-    }
-}
+use crate::types::Algorithm;
 
 enum Pair {
     Es256(EcdsaKeyPair),

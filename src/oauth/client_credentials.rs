@@ -12,10 +12,9 @@ use super::client_auth::ClientCredentials;
 use super::policy::{resolve_lifetime, resolve_scope};
 use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
-use crate::keys::{Algorithm, SecretHasher};
+use crate::keys::SecretHasher;
 use crate::registry::{Api, Client, Registry};
-use crate::store::ClaimsProfile;
-use crate::token::TokenFormat;
+use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 
 pub const GRANT_TYPE: &str = "client_credentials";
 /// Moltin's SDK asks for `grant_type=implicit` with only a `client_id` when it

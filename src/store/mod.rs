@@ -17,8 +17,7 @@ use std::time::Duration;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row, Transaction};
 
-use crate::keys::Algorithm;
-use crate::token::TokenFormat;
+use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 
 /// The channel servers LISTEN on (PostgreSQL) for registry changes.
 pub const CHANGE_CHANNEL: &str = "writ_registry";

@@ -2,8 +2,7 @@
 
 use serde::Serialize;
 
-use crate::keys::Algorithm;
-use crate::token::TokenFormat;
+use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientRecord {
@@ -47,38 +46,6 @@ pub struct ApiRecord {
     pub token_format: Option<TokenFormat>,
     #[serde(serialize_with = "opt_display")]
     pub claims_profile: Option<ClaimsProfile>,
-}
-
-/// Which claims an API's JWTs carry beyond RFC 9068's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClaimsProfile {
-    #[default]
-    Standard,
-    /// What Auth0-minded resource servers read: `gty`, `azp`, and `sub` as
-    /// `<client_id>@clients`.
-    Auth0,
-}
-
-impl std::fmt::Display for ClaimsProfile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Standard => "standard",
-            Self::Auth0 => "auth0",
-        })
-    }
-}
-
-impl std::str::FromStr for ClaimsProfile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "standard" => Ok(Self::Standard),
-            "auth0" => Ok(Self::Auth0),
-            _ => Err(format!(
-                "unknown claims profile '{s}': use standard or auth0"
-            )),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

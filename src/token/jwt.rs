@@ -122,7 +122,7 @@ pub fn verify<'k>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Algorithm;
+    use crate::types::Algorithm;
     use base64::Engine;
 
     #[test]

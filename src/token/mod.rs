@@ -3,44 +3,7 @@
 pub mod jwt;
 pub mod opaque;
 
-use std::fmt;
-use std::str::FromStr;
-
-/// How a client's or an API's access tokens are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TokenFormat {
-    /// Self-contained and signed: verified offline against the JWKS.
-    #[default]
-    Jwt,
-    /// A random reference, checked by introspection.
-    Opaque,
-}
-
-impl TokenFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::Opaque => "opaque",
-        }
-    }
-}
-
-impl fmt::Display for TokenFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TokenFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "jwt" => Ok(Self::Jwt),
-            "opaque" => Ok(Self::Opaque),
-            _ => Err(format!("unknown token format '{s}': use jwt or opaque")),
-        }
-    }
-}
+pub use crate::types::TokenFormat;
 
 use crate::keys::{hashes_equal, SecretHasher};
 use crate::registry::Registry;

@@ -1,11 +1,10 @@
 //! The storage contract: the same checks against SQLite and PostgreSQL.
 
-use writ::keys::Algorithm;
 use writ::store::{
-    ApiRecord, ClaimsProfile, ClientRecord, GrantRecord, KeyRecord, KeyState, Location, Store,
-    StoreError, TokenRecord,
+    ApiRecord, ClientRecord, GrantRecord, KeyRecord, KeyState, Location, Store, StoreError,
+    TokenRecord,
 };
-use writ::token::TokenFormat;
+use writ::types::{Algorithm, ClaimsProfile, TokenFormat};
 
 use crate::pg::PgDb;
 

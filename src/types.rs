@@ -1,0 +1,114 @@
+//! Value types every layer shares: how tokens are made (format, claims
+//! profile) and signed (algorithm). A leaf: it imports nothing from Writ,
+//! so any module may import it without making a circle.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// JWS algorithms Writ signs with (RFC 7518 §3, RFC 8037).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    ES256,
+    RS256,
+    EdDSA,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 3] = [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ES256" => Ok(Self::ES256),
+            "RS256" => Ok(Self::RS256),
+            "EdDSA" => Ok(Self::EdDSA),
+            _ => Err(format!(
+                "unknown algorithm '{s}': use ES256, RS256 or EdDSA"
+            )),
+        }
+    }
+}
+
+/// How a client's or an API's access tokens are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenFormat {
+    /// Self-contained and signed: verified offline against the JWKS.
+    #[default]
+    Jwt,
+    /// A random reference, checked by introspection.
+    Opaque,
+}
+
+impl TokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Opaque => "opaque",
+        }
+    }
+}
+
+impl fmt::Display for TokenFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "jwt" => Ok(Self::Jwt),
+            "opaque" => Ok(Self::Opaque),
+            _ => Err(format!("unknown token format '{s}': use jwt or opaque")),
+        }
+    }
+}
+
+/// Which claims an API's JWTs carry beyond RFC 9068's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClaimsProfile {
+    #[default]
+    Standard,
+    /// What Auth0-minded resource servers read: `gty`, `azp`, and `sub` as
+    /// `<client_id>@clients`.
+    Auth0,
+}
+
+impl fmt::Display for ClaimsProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Standard => "standard",
+            Self::Auth0 => "auth0",
+        })
+    }
+}
+
+impl FromStr for ClaimsProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "standard" => Ok(Self::Standard),
+            "auth0" => Ok(Self::Auth0),
+            _ => Err(format!(
+                "unknown claims profile '{s}': use standard or auth0"
+            )),
+        }
+    }
+}
