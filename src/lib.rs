@@ -1,6 +1,9 @@
 //! Writ: an OAuth 2.0 authorization server for machine-to-machine tokens.
 //!
-//! Dependencies point one way: `http` → `oauth` → `token` / `keys` / `registry` → `store`.
+//! Imports run one way, down this list; `types`, `clock` and `config` are
+//! leaves any module may use:
+//!
+//! `cli` / `server` → `http` → `oauth` → `token` → `registry` → `keys` → `store`
 
 /// The command line: `serve` and the management subcommands.
 pub mod cli;
@@ -17,15 +20,18 @@ pub mod http;
 pub mod keys;
 /// Prometheus metrics: what is counted and how.
 pub mod metrics;
-/// The OAuth 2.0 protocol core: no HTTP and no SQL.
+/// The OAuth 2.0 protocol core: parsing, client authentication, the grant's
+/// checks, introspection and revocation rules. No HTTP and no SQL.
 pub mod oauth;
 /// The in-memory snapshot of clients, APIs, grants and keys read on every request.
 pub mod registry;
-/// Starting the server: store, keys, registry refresh, listener.
+/// Starting the server: store, keys, registry, listener, background tasks.
 pub mod server;
-/// Persistence (SQLite).
+/// Persistence on SQLite (embedded, the default) or PostgreSQL (several
+/// nodes), one file per table.
 pub mod store;
-/// Access token formats (RFC 9068 JWT).
+/// Access tokens: RFC 9068 JWTs and opaque tokens kept in the store; issued,
+/// looked up and revoked here only.
 pub mod token;
 /// Value types shared by every layer: token format, claims profile, algorithm.
 pub mod types;

@@ -5,56 +5,65 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum_server::accept::Accept;
+use axum_server::tls_rustls::RustlsConfig;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::either::Either;
 
+/// A TLS handshake that takes longer than this is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections, plain or TLS (one path for both), while fewer than
+/// the cap are open.
 #[derive(Clone)]
-pub struct ConnectionLimit<A> {
-    inner: A,
+pub struct Acceptor {
+    tls: Option<RustlsConfig>,
     permits: Arc<Semaphore>,
 }
 
-impl<A> ConnectionLimit<A> {
-    pub fn new(inner: A, permits: Arc<Semaphore>) -> Self {
-        Self { inner, permits }
+impl Acceptor {
+    /// `tls`: serve HTTPS with the configuration as it is at each
+    /// handshake (it is reloaded on renewal); `None`: plain HTTP.
+    pub fn new(tls: Option<RustlsConfig>, permits: Arc<Semaphore>) -> Self {
+        Self { tls, permits }
     }
 }
 
-impl<I, S, A> Accept<I, S> for ConnectionLimit<A>
+impl<S> Accept<TcpStream, S> for Acceptor
 where
-    A: Accept<I, S>,
-    A::Future: Send + 'static,
-    A::Stream: Send + 'static,
-    A::Service: Send + 'static,
-    I: Send + 'static,
     S: Send + 'static,
 {
-    type Stream = Counted<A::Stream>;
-    type Service = A::Service;
+    type Stream = Counted<Either<TcpStream, TlsStream<TcpStream>>>;
+    type Service = S;
     type Future = BoxFuture<'static, io::Result<(Self::Stream, Self::Service)>>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let accepting = self.inner.accept(stream, service);
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            metrics::counter!("writ_connections_refused_total").increment(1);
+            drop((stream, service));
+            return Box::pin(async { Err(io::Error::other("connection limit reached")) });
+        };
+        let counted = |inner| Counted {
+            inner,
+            _permit: permit,
+        };
+        match &self.tls {
+            None => Box::pin(async move { Ok((counted(Either::Left(stream)), service)) }),
+            Some(tls) => {
+                let handshake = TlsAcceptor::from(tls.get_inner()).accept(stream);
                 Box::pin(async move {
-                    let (stream, service) = accepting.await?;
-                    Ok((
-                        Counted {
-                            inner: stream,
-                            _permit: permit,
-                        },
-                        service,
-                    ))
+                    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+                        .await
+                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))??;
+                    Ok((counted(Either::Right(stream)), service))
                 })
-            }
-            Err(_) => {
-                metrics::counter!("writ_connections_refused_total").increment(1);
-                drop((stream, service));
-                Box::pin(async { Err(io::Error::other("connection limit reached")) })
             }
         }
     }

@@ -7,15 +7,17 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
+use crate::clock::Clock;
 use crate::config::LimitsConfig;
-use crate::oauth::{ErrorCode, OAuthError};
+use crate::oauth::OAuthError;
 
 /// Failure counters kept at most; the oldest are forgotten first.
 const MAX_TRACKED_FAILURES: usize = 100_000;
@@ -23,15 +25,32 @@ const MAX_TRACKED_FAILURES: usize = 100_000;
 const FAILURE_MEMORY: Duration = Duration::from_secs(600);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The injected clock's monotonic reading, as the rate limiters' time, so
+/// that tests move it instead of sleeping.
+#[derive(Clone)]
+struct LimitClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimitClock {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, LimitClock, NoOpMiddleware<Duration>>;
+
+/// A moment on the injected clock's monotonic scale.
+type Instant = Duration;
+
 pub struct Limits {
     config: LimitsConfig,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    by_client: DefaultKeyedRateLimiter<String>,
+    by_address: Keyed<IpAddr>,
+    by_client: Keyed<String>,
     failures: Mutex<HashMap<(String, IpAddr), Failures>>,
     /// How many pairs `failures` holds, kept under its lock, so that the
     /// usual request (no failures anywhere) takes no lock and no allocation.
     tracked: AtomicUsize,
-    clock: DefaultClock,
+    clock: LimitClock,
     address_policy: String,
     client_policy: String,
 }
@@ -51,13 +70,22 @@ fn quota(rate: u32, burst: u32) -> Quota {
 }
 
 impl Limits {
-    pub fn new(config: LimitsConfig) -> Self {
+    pub fn new(config: LimitsConfig, clock: Arc<dyn Clock>) -> Self {
+        let clock = LimitClock(clock);
         Self {
-            by_address: RateLimiter::keyed(quota(config.per_address, config.per_address_burst)),
-            by_client: RateLimiter::keyed(quota(config.per_client, config.per_client_burst)),
+            by_address: RateLimiter::new(
+                quota(config.per_address, config.per_address_burst),
+                Default::default(),
+                clock.clone(),
+            ),
+            by_client: RateLimiter::new(
+                quota(config.per_client, config.per_client_burst),
+                Default::default(),
+                clock.clone(),
+            ),
             failures: Mutex::new(HashMap::new()),
             tracked: AtomicUsize::new(0),
-            clock: DefaultClock::default(),
+            clock,
             // draft-ietf-httpapi-ratelimit-headers: quota per 1 s window.
             address_policy: format!("\"address\";q={};w=1", config.per_address),
             client_policy: format!("\"client\";q={};w=1", config.per_client),
@@ -97,7 +125,7 @@ impl Limits {
         }
         self.by_address.check_key(&ip).map_err(|not_until| {
             self.limited(
-                not_until.wait_time_from(self.clock.now()),
+                not_until.wait_time_from(governor::clock::Clock::now(&self.clock)),
                 &self.address_policy,
             )
         })
@@ -113,7 +141,7 @@ impl Limits {
             .check_key(&client_id.to_owned())
             .map_err(|not_until| {
                 self.limited(
-                    not_until.wait_time_from(self.clock.now()),
+                    not_until.wait_time_from(governor::clock::Clock::now(&self.clock)),
                     &self.client_policy,
                 )
             })
@@ -130,8 +158,8 @@ impl Limits {
             return Ok(());
         };
         match f.blocked_until {
-            Some(until) if until > Instant::now() => {
-                Err(self.limited(until - Instant::now(), "\"authentication\";q=1;w=1"))
+            Some(until) if until > self.now() => {
+                Err(self.limited(until - self.now(), "\"authentication\";q=1;w=1"))
             }
             _ => Ok(()),
         }
@@ -142,10 +170,10 @@ impl Limits {
         if !self.config.enabled {
             return;
         }
-        let now = Instant::now();
+        let now = self.now();
         let mut failures = self.failures.lock().expect("not poisoned");
         if failures.len() >= MAX_TRACKED_FAILURES {
-            failures.retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY);
+            failures.retain(|_, f| now.saturating_sub(f.last) < FAILURE_MEMORY);
             if failures.len() >= MAX_TRACKED_FAILURES {
                 failures.clear();
             }
@@ -158,7 +186,7 @@ impl Limits {
                 blocked_until: None,
                 logged: false,
             });
-        if now.duration_since(f.last) >= FAILURE_MEMORY {
+        if now.saturating_sub(f.last) >= FAILURE_MEMORY {
             *f = Failures {
                 count: 0,
                 last: now,
@@ -195,20 +223,19 @@ impl Limits {
     pub fn prune(&self) {
         self.by_address.retain_recent();
         self.by_client.retain_recent();
-        let now = Instant::now();
+        let now = self.now();
         let mut failures = self.failures.lock().expect("not poisoned");
-        failures.retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY);
+        failures.retain(|_, f| now.saturating_sub(f.last) < FAILURE_MEMORY);
         self.tracked.store(failures.len(), Ordering::Release);
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.0.elapsed()
     }
 
     fn limited(&self, wait: Duration, policy: &str) -> OAuthError {
         metrics::counter!("writ_rate_limited_total").increment(1);
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut e = OAuthError::new(
-            ErrorCode::SlowDown,
-            "too many requests; retry after the time in Retry-After",
-        );
-        e.rate_limit = Some((policy.to_owned(), retry_after.max(1)));
-        e
+        OAuthError::rate_limited(policy, retry_after.max(1))
     }
 }

@@ -8,6 +8,7 @@ mod health;
 mod introspect;
 pub mod limits;
 pub mod request_id;
+mod revoke;
 mod token;
 
 use std::net::IpAddr;
@@ -25,11 +26,12 @@ use crate::clock::Clock;
 use crate::keys::SecretHasher;
 use crate::oauth::client_auth::{Authenticated, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
+use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
-use crate::oauth::{ErrorCode, OAuthError};
-use crate::registry::Registry;
-use crate::store::{Store, StoreError};
-use crate::token::opaque::TokenWriter;
+use crate::oauth::{ErrorCode, OAuthError, Refusal};
+use crate::registry::{Client, Registry};
+use crate::store::Store;
+use crate::token::{TokenInfo, Tokens};
 
 /// What every handler shares. axum clones the state for every request, so it
 /// is one `Arc` (an HMAC key clone alone copies hash contexts).
@@ -52,12 +54,13 @@ impl AppState {
 pub struct Shared {
     pub registry: Arc<ArcSwap<Registry>>,
     pub clock: Arc<dyn Clock>,
+    /// Keys the HMAC of client secrets.
     pub hasher: SecretHasher,
-    pub token_hasher: SecretHasher,
     pub issuer: Arc<str>,
     pub policy: Arc<GrantPolicy>,
+    /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
-    pub writer: TokenWriter,
+    pub tokens: Tokens,
     /// (secret id, when) pairs, written to the store in the background.
     pub secret_use: mpsc::Sender<(i64, i64)>,
     pub limits: limits::Limits,
@@ -80,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             REVOCATION_PATH,
-            post(introspect::revoke).fallback(error::method_not_allowed),
+            post(revoke::revoke).fallback(error::method_not_allowed),
         );
     for path in TOKEN_PATHS {
         router = router.route(path, token_route.clone());
@@ -148,8 +151,10 @@ async fn read_body(
     use http_body_util::BodyExt;
     const DRAIN_LIMIT: u64 = 1024 * 1024;
     let too_large = || {
-        OAuthError::invalid_request(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
-            .with_status(413)
+        OAuthError::refused(
+            Refusal::BodyTooLarge,
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -181,7 +186,10 @@ async fn read_body(
     };
     // A client that sends its body slowly is cut off (408).
     tokio::time::timeout(timeout, read).await.map_err(|_| {
-        OAuthError::invalid_request("the request body was not received in time").with_status(408)
+        OAuthError::refused(
+            Refusal::BodyTimeout,
+            "the request body was not received in time",
+        )
     })?
 }
 
@@ -218,49 +226,65 @@ impl Shared {
         )
     }
 
-    /// Before client authentication: a (client id, address) pair backing
-    /// off after failures is refused before its credentials are looked at.
-    fn before_authentication(
+    /// RFC 6749 §2.3, with the abuse limits around it: a (client id,
+    /// address) pair backing off after failures is refused before its
+    /// credentials are looked at; a failure is counted; an authenticated
+    /// client spends its own rate budget (nobody else can without its
+    /// secret) whatever the rest of its request turns out to be, and its
+    /// secret's use is noted.
+    fn authenticate<'r>(
         &self,
         credentials: &ClientCredentials,
         source: IpAddr,
-    ) -> Result<(), OAuthError> {
-        self.limits.check_failures(credentials.client_id(), source)
-    }
-
-    /// After it: failures are counted; an authenticated client spends its
-    /// own rate budget (nobody else can without its secret) and its secret's
-    /// use is noted.
-    fn after_authentication(
-        &self,
-        credentials: &ClientCredentials,
-        source: IpAddr,
+        registry: &'r Registry,
         now: i64,
-        outcome: Result<&Authenticated<'_>, &OAuthError>,
-    ) -> Result<(), OAuthError> {
-        match outcome {
-            Err(e) if e.code == ErrorCode::InvalidClient => {
-                self.limits.record_failure(credentials.client_id(), source);
-                let registered = self
-                    .registry
-                    .load()
-                    .client(credentials.client_id())
-                    .is_some();
-                registry_lookup(registered);
-                if registered {
-                    self.per_client.failed(credentials.client_id());
+    ) -> Result<Authenticated<'r>, OAuthError> {
+        let id = credentials.client_id();
+        self.limits.check_failures(id, source)?;
+        match credentials.authenticate(registry, &self.hasher, now) {
+            Err(e) => {
+                if e.code == ErrorCode::InvalidClient {
+                    self.limits.record_failure(id, source);
+                    let registered = registry.client(id).is_some();
+                    registry_lookup(registered);
+                    if registered {
+                        self.per_client.failed(id);
+                    }
                 }
-                Ok(())
+                Err(e)
             }
-            Err(_) => Ok(()),
             Ok(who) => {
                 registry_lookup(true);
-                self.limits.record_success(credentials.client_id(), source);
+                self.limits.record_success(id, source);
                 self.limits.check_client(&who.client.id)?;
-                self.record_use(who, now);
-                Ok(())
+                self.record_use(&who, now);
+                Ok(who)
             }
         }
+    }
+
+    /// The steps introspection and revocation share, in order: the
+    /// address's budget, the body, the caller's authentication, the token
+    /// looked up.
+    async fn caller_and_token<'r>(
+        &self,
+        source: IpAddr,
+        headers: &HeaderMap,
+        body: Body,
+        registry: &'r Registry,
+        now: i64,
+    ) -> Result<(&'r Client, Option<TokenInfo>), OAuthError> {
+        let body = self.admit(source, headers, body).await?;
+        let params = read_params(headers, body, self.limits.request_timeout()).await?;
+        let credentials = self.credentials(
+            headers,
+            params.get("client_id").map(str::to_owned),
+            params.get("client_secret").map(str::to_owned),
+        )?;
+        let caller = self.authenticate(&credentials, source, registry, now)?;
+        let raw = token_param(&params)?;
+        let token = self.tokens.lookup(raw, registry, now).await?;
+        Ok((caller.client, token))
     }
 
     /// Notes that a secret was used, at most once a minute per secret; the
@@ -285,18 +309,4 @@ fn registry_lookup(hit: bool) {
     static MISS: LazyLock<metrics::Counter> =
         LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "miss"));
     if hit { &HIT } else { &MISS }.increment(1);
-}
-
-/// A store failure as the client sees it: 503 when the database is out of
-/// reach (it will come back), else 500. The cause is logged, never sent.
-pub(crate) fn store_error(e: &StoreError) -> OAuthError {
-    if e.is_unavailable() {
-        OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the token store is unavailable; try again shortly",
-        )
-        .with_detail(e.to_string())
-    } else {
-        OAuthError::server_error(e)
-    }
 }

@@ -5,16 +5,17 @@
 //! its control, or those of another resource owner that have been previously
 //! arranged with the authorization server." (§4.4)
 //!
-//! `authorize` reads top to bottom as the checks a token request passes.
+//! The handler runs the checks in this order: `grant_type` (this module),
+//! client authentication (`client_auth`), then `authorize`, whose result
+//! `token::Tokens::issue` turns into a token.
 
 use super::client_auth::Authenticated;
-use super::client_auth::ClientCredentials;
 use super::policy::{resolve_lifetime, resolve_scope};
 use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
-use crate::keys::SecretHasher;
 use crate::registry::{Api, Client, Registry};
-use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
+use crate::token::Grant;
+use crate::types::Algorithm;
 
 pub const GRANT_TYPE: &str = "client_credentials";
 /// Moltin's SDK asks for `grant_type=implicit` with only a `client_id` when it
@@ -31,31 +32,25 @@ pub struct GrantPolicy {
     pub default_audience: String,
 }
 
-/// What the checks decided: everything a token is minted from.
+/// What the checks decided.
 #[derive(Debug)]
 pub struct Authorized<'r> {
-    pub client: &'r Client,
-    pub authenticated: Authenticated<'r>,
-    pub audience: &'r str,
-    pub scope: String,
-    pub lifetime: u64,
-    pub algorithm: Algorithm,
-    pub format: TokenFormat,
+    /// Everything the token is minted from.
+    pub grant: Grant<'r>,
     /// The grant as the client named it, echoed as Moltin's `identifier`.
     pub grant_type: &'static str,
-    pub profile: ClaimsProfile,
 }
 
+/// The checks after authentication, in order: the client may use the
+/// grant; the audience and the client's grant for it; the scope; the
+/// lifetime; then how the token is made.
 pub fn authorize<'r>(
     registry: &'r Registry,
     policy: &'r GrantPolicy,
-    hasher: &SecretHasher,
-    now: i64,
+    grant_type: &'static str,
+    authenticated: &Authenticated<'r>,
     request: &TokenRequest,
-    credentials: &ClientCredentials,
 ) -> Result<Authorized<'r>, OAuthError> {
-    let grant_type = check_grant_type(policy, request.grant_type.as_deref())?;
-    let authenticated = credentials.authenticate(registry, hasher, now)?;
     let client = authenticated.client;
     check_client_may_use_grant(client)?;
     let (scope, audience) = match grant_type {
@@ -77,9 +72,8 @@ pub fn authorize<'r>(
         policy.default_lifetime,
         request.validity_period,
     );
-    Ok(Authorized {
+    let grant = Grant {
         client,
-        authenticated,
         audience: target
             .api
             .map_or(&policy.default_audience, |a| &a.identifier),
@@ -91,17 +85,17 @@ pub fn authorize<'r>(
             .token_format
             .or(target.api.and_then(|a| a.token_format))
             .unwrap_or_default(),
-        grant_type,
         profile: target
             .api
             .and_then(|a| a.claims_profile)
             .unwrap_or_default(),
-    })
+    };
+    Ok(Authorized { grant, grant_type })
 }
 
 /// RFC 6749 §4.4.2: `grant_type` is REQUIRED; §5.2 `unsupported_grant_type`
 /// for one this server does not offer (or has switched off).
-fn check_grant_type(
+pub fn check_grant_type(
     policy: &GrantPolicy,
     grant_type: Option<&str>,
 ) -> Result<&'static str, OAuthError> {
@@ -172,7 +166,9 @@ fn resolve_target<'r>(
 mod tests {
     use super::*;
     use crate::keys::MasterKey;
+    use crate::oauth::client_auth::ClientCredentials;
     use crate::store::{ApiRecord, ClientRecord, GrantRecord, SecretRecord, Snapshot};
+    use crate::types::TokenFormat;
 
     const SECRET: &str = "writ_sk_test";
 
@@ -268,13 +264,16 @@ mod tests {
                 _ => unreachable!(),
             }
         }
-        authorize(&registry, &policy, &master.secret_hasher(), 0, &req, &creds).map(|a| {
+        // As the token endpoint runs them: grant type, authentication, the rest.
+        let grant_type = check_grant_type(&policy, req.grant_type.as_deref())?;
+        let authenticated = creds.authenticate(&registry, &master.secret_hasher(), 0)?;
+        authorize(&registry, &policy, grant_type, &authenticated, &req).map(|a| {
             (
-                a.audience.to_string(),
-                a.scope,
-                a.lifetime,
-                a.algorithm,
-                a.format,
+                a.grant.audience.to_string(),
+                a.grant.scope,
+                a.grant.lifetime,
+                a.grant.algorithm,
+                a.grant.format,
             )
         })
     }

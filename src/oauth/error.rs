@@ -1,5 +1,8 @@
 use std::borrow::Cow;
 
+use crate::store::StoreError;
+use crate::token::IssueError;
+
 /// Error codes of RFC 6749 §5.2 and RFC 8707 §2, plus `server_error` and
 /// `temporarily_unavailable` for failures on our side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,17 +35,26 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
+}
 
-    /// RFC 6749 §5.2: 400, except 401 for a failed client authentication.
-    pub fn status(self) -> u16 {
-        match self {
-            Self::InvalidClient => 401,
-            Self::SlowDown => 429,
-            Self::ServerError => 500,
-            Self::TemporarilyUnavailable => 503,
-            _ => 400,
-        }
-    }
+/// Refusals of the exchange itself rather than of its OAuth parameters:
+/// each is `invalid_request`, and the renderer gives it its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A method the endpoint does not take.
+    MethodNotAllowed,
+    /// The body did not arrive in time.
+    BodyTimeout,
+    /// The body is larger than an OAuth request needs.
+    BodyTooLarge,
+}
+
+/// Over a limit: which budget (draft-ietf-httpapi-ratelimit-headers'
+/// policy) and how many seconds until it has room again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    pub policy: String,
+    pub retry_after: u64,
 }
 
 /// Everything a client can cause, and internal failures, as one type.
@@ -57,12 +69,8 @@ pub struct OAuthError {
     /// RFC 6749 §5.2: a failed Basic authentication answers with a
     /// `WWW-Authenticate` challenge.
     pub basic_challenge: bool,
-    /// HTTP status override for transport-level failures (405, 413).
-    pub status: Option<u16>,
-    /// Also render Commerce Layer's `errors` array (the request was JSON).
-    pub errors_array: bool,
-    /// Over a limit: the policy (RateLimit-Policy) and seconds to wait.
-    pub rate_limit: Option<(String, u64)>,
+    pub refusal: Option<Refusal>,
+    pub rate_limited: Option<RateLimited>,
 }
 
 impl OAuthError {
@@ -72,9 +80,8 @@ impl OAuthError {
             description: description.into(),
             detail: None,
             basic_challenge: false,
-            status: None,
-            errors_array: false,
-            rate_limit: None,
+            refusal: None,
+            rate_limited: None,
         }
     }
 
@@ -102,12 +109,61 @@ impl OAuthError {
         self
     }
 
-    pub fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
-        self
+    pub fn refused(refusal: Refusal, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            refusal: Some(refusal),
+            ..Self::invalid_request(description)
+        }
     }
 
-    pub fn http_status(&self) -> u16 {
-        self.status.unwrap_or_else(|| self.code.status())
+    pub fn rate_limited(policy: &str, retry_after: u64) -> Self {
+        Self {
+            rate_limited: Some(RateLimited {
+                policy: policy.to_owned(),
+                retry_after,
+            }),
+            ..Self::new(
+                ErrorCode::SlowDown,
+                "too many requests; retry after the time in Retry-After",
+            )
+        }
+    }
+}
+
+/// A store failure as the client sees it: `temporarily_unavailable` when the
+/// database is out of reach (it will come back), else `server_error`. The
+/// cause is logged, never sent.
+impl From<&StoreError> for OAuthError {
+    fn from(e: &StoreError) -> Self {
+        if e.is_unavailable() {
+            Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the token store is unavailable; try again shortly",
+            )
+            .with_detail(e.to_string())
+        } else {
+            Self::server_error(e)
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        Self::from(&e)
+    }
+}
+
+impl From<IssueError> for OAuthError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Store(e) => Self::from(&*e),
+            // The key's row could not be opened: 503 until it is fixed.
+            IssueError::NoSigningKey(_) => Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "no signing key is available for this API; try again later",
+            )
+            .with_detail(e.to_string()),
+            IssueError::Sign(e) => Self::server_error(e),
+        }
     }
 }

@@ -9,4 +9,4 @@ pub mod policy;
 pub mod request;
 pub mod revoke;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{ErrorCode, OAuthError, RateLimited, Refusal};

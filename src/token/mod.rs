@@ -1,13 +1,212 @@
-//! Access token formats: RFC 9068 JWTs, and opaque tokens that live in the store.
+//! Access tokens, whatever their format: issued from what a grant decided,
+//! read back when presented, and revoked. This module is their one owner:
+//! the layers above hand it a decision or a presented string, never SQL.
 
 pub mod jwt;
 pub mod opaque;
 
 pub use crate::types::TokenFormat;
 
-use crate::keys::{hashes_equal, SecretHasher};
-use crate::registry::Registry;
-use crate::store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::keys::{b64url, hashes_equal, KeyError, SecretHasher};
+use crate::registry::{Client, Registry};
+use crate::store::{Store, StoreError, TokenRecord};
+use crate::types::{Algorithm, ClaimsProfile};
+use opaque::TokenWriter;
+
+/// What a grant decided: everything a token is made from.
+#[derive(Debug)]
+pub struct Grant<'r> {
+    pub client: &'r Client,
+    pub audience: &'r str,
+    pub scope: String,
+    /// Seconds.
+    pub lifetime: u64,
+    pub algorithm: Algorithm,
+    pub format: TokenFormat,
+    pub profile: ClaimsProfile,
+}
+
+/// An access token as handed to the client.
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The key this token needs could not be opened: nothing is signed with
+    /// another key instead.
+    #[error("no active {0} signing key")]
+    NoSigningKey(Algorithm),
+    #[error(transparent)]
+    Sign(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] Arc<StoreError>),
+}
+
+/// Issues, reads and revokes access tokens under one issuer identifier.
+pub struct Tokens {
+    issuer: Arc<str>,
+    hasher: SecretHasher,
+    store: Store,
+    writer: TokenWriter,
+}
+
+impl Tokens {
+    /// `hasher` keys the HMAC under which opaque tokens are stored.
+    pub fn new(issuer: Arc<str>, hasher: SecretHasher, store: Store, writer: TokenWriter) -> Self {
+        Self {
+            issuer,
+            hasher,
+            store,
+            writer,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Mints the token a grant decided on: a signed JWT, or an opaque token
+    /// that is committed before this returns.
+    pub async fn issue(
+        &self,
+        registry: &Registry,
+        grant: &Grant<'_>,
+        now: i64,
+    ) -> Result<Issued, IssueError> {
+        let expires_at = now.saturating_add(grant.lifetime.min(i64::MAX as u64 / 2) as i64);
+        let access_token = match grant.format {
+            TokenFormat::Jwt => self.sign(registry, grant, now, expires_at)?,
+            TokenFormat::Opaque => {
+                let (token, selector) = opaque::generate();
+                let record = TokenRecord {
+                    selector: selector.to_vec(),
+                    hash: self.hasher.hash(&token).to_vec(),
+                    client_id: grant.client.id.clone(),
+                    scope: grant.scope.clone(),
+                    audience: grant.audience.to_owned(),
+                    issued_at: now,
+                    expires_at,
+                    revoked_at: None,
+                };
+                let started = Instant::now();
+                self.writer.persist(record).await?;
+                metrics::histogram!("writ_store_seconds", "operation" => "insert_token")
+                    .record(started.elapsed().as_secs_f64());
+                token
+            }
+        };
+        Ok(Issued {
+            access_token,
+            issued_at: now,
+            expires_at,
+        })
+    }
+
+    /// RFC 9068 §2.2 claims, the API's claims profile, the client's static claims.
+    fn sign(
+        &self,
+        registry: &Registry,
+        grant: &Grant<'_>,
+        now: i64,
+        exp: i64,
+    ) -> Result<String, IssueError> {
+        let key = registry
+            .signer(grant.algorithm)
+            .ok_or(IssueError::NoSigningKey(grant.algorithm))?;
+        let id = grant.client.id.as_str();
+        let auth0 = grant.profile == ClaimsProfile::Auth0;
+        let auth0_sub;
+        let claims = jwt::Claims {
+            iss: &self.issuer,
+            sub: if auth0 {
+                auth0_sub = format!("{id}@clients");
+                &auth0_sub
+            } else {
+                id
+            },
+            client_id: id,
+            aud: grant.audience,
+            iat: now,
+            exp,
+            jti: &jwt::new_jti(),
+            scope: &grant.scope,
+            gty: auth0.then_some("client-credentials"),
+            azp: auth0.then_some(id),
+            extra: grant.client.claims.as_ref(),
+        };
+        Ok(jwt::mint(key, &claims)?)
+    }
+
+    /// Reads a presented token: an opaque one is looked up by its selector
+    /// and checked against its keyed hash, a JWT is verified against the
+    /// published keys and checked against the revoked `jti`s. `None` for
+    /// anything unknown, malformed, expired or revoked.
+    pub async fn lookup(
+        &self,
+        raw: &str,
+        registry: &Registry,
+        now: i64,
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        if raw.starts_with(opaque::PREFIX) {
+            let Some(selector) = opaque::selector(raw) else {
+                return Ok(None);
+            };
+            let Some(t) = self.store.token(&selector).await? else {
+                return Ok(None);
+            };
+            // The selector is not secret: the token must match its stored hash.
+            if !hashes_equal(&t.hash, &self.hasher.hash(raw))
+                || t.revoked_at.is_some()
+                || t.expires_at <= now
+            {
+                return Ok(None);
+            }
+            return Ok(Some(TokenInfo {
+                jti: b64url(&selector),
+                client_id: t.client_id,
+                scope: t.scope,
+                audience: t.audience,
+                issued_at: t.issued_at,
+                expires_at: t.expires_at,
+                handle: Handle::Opaque {
+                    selector: selector.to_vec(),
+                },
+            }));
+        }
+        let Some(claims) = jwt::verify(raw, |kid| registry.published_key(kid), &self.issuer, now)
+        else {
+            return Ok(None);
+        };
+        if self.store.jti_revoked(&claims.jti).await? {
+            return Ok(None);
+        }
+        Ok(Some(TokenInfo {
+            jti: claims.jti,
+            client_id: claims.client_id,
+            scope: claims.scope,
+            audience: claims.aud,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+            handle: Handle::Jwt,
+        }))
+    }
+
+    /// RFC 7009 §2.1: an opaque token is marked revoked; a JWT's `jti` is
+    /// remembered until the token would have expired.
+    pub async fn revoke(&self, token: &TokenInfo, now: i64) -> Result<(), StoreError> {
+        match &token.handle {
+            Handle::Opaque { selector } => self.store.revoke_token(selector, now).await,
+            Handle::Jwt => self.store.revoke_jti(&token.jti, token.expires_at).await,
+        }
+    }
+}
 
 /// What is known of a live token, whatever its format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,60 +223,8 @@ pub struct TokenInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handle {
-    /// The selector of an opaque token.
-    Opaque(Vec<u8>),
+    /// An opaque token, found again by its selector.
+    Opaque { selector: Vec<u8> },
     /// A JWT, revoked by its `jti`.
     Jwt,
-}
-
-/// Reads a presented token: an opaque one is looked up by its hash, a JWT is
-/// verified against the published keys and checked against the revoked
-/// `jti`s. `None` for anything unknown, malformed, expired or revoked.
-pub async fn lookup(
-    raw: &str,
-    registry: &Registry,
-    store: &Store,
-    token_hasher: &SecretHasher,
-    issuer: &str,
-    now: i64,
-) -> Result<Option<TokenInfo>, StoreError> {
-    if raw.starts_with(opaque::PREFIX) {
-        let Some(selector) = opaque::selector(raw) else {
-            return Ok(None);
-        };
-        let Some(t) = store.token(&selector).await? else {
-            return Ok(None);
-        };
-        // The selector is not secret: the token must match its stored hash.
-        if !hashes_equal(&t.hash, &token_hasher.hash(raw))
-            || t.revoked_at.is_some()
-            || t.expires_at <= now
-        {
-            return Ok(None);
-        }
-        return Ok(Some(TokenInfo {
-            jti: crate::keys::b64url(&selector),
-            client_id: t.client_id,
-            scope: t.scope,
-            audience: t.audience,
-            issued_at: t.issued_at,
-            expires_at: t.expires_at,
-            handle: Handle::Opaque(selector.to_vec()),
-        }));
-    }
-    let Some(claims) = jwt::verify(raw, |kid| registry.published_key(kid), issuer, now) else {
-        return Ok(None);
-    };
-    if store.jti_revoked(&claims.jti).await? {
-        return Ok(None);
-    }
-    Ok(Some(TokenInfo {
-        jti: claims.jti,
-        client_id: claims.client_id,
-        scope: claims.scope,
-        audience: claims.aud,
-        issued_at: claims.iat,
-        expires_at: claims.exp,
-        handle: Handle::Jwt,
-    }))
 }

@@ -28,7 +28,7 @@ fn client(id: &str) -> ClientRecord {
 
 fn token(n: u8, client_id: &str, expires_at: i64) -> TokenRecord {
     TokenRecord {
-        id: vec![n; 16],
+        selector: vec![n; 16],
         hash: vec![n; 32],
         client_id: client_id.into(),
         scope: "read".into(),

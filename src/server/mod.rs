@@ -1,0 +1,347 @@
+//! `writ serve`: open the store, make sure keys exist, build the registry,
+//! keep it fresh, and serve HTTP until told to stop.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{Config, LimitsConfig, Tls};
+use crate::http::connections::Acceptor;
+use crate::http::limits::Limits;
+use crate::http::{router, AppState, Shared};
+use crate::keys::rotation::{ensure_signing_keys, RotationError};
+use crate::keys::{MasterKey, MasterKeyError};
+use crate::oauth::client_credentials::GrantPolicy;
+use crate::registry::{Registry, RegistryError};
+use crate::store::{Backend, Location, Store, StoreError};
+use crate::token::opaque::TokenWriter;
+use crate::token::Tokens;
+use crate::types::Algorithm;
+
+mod tasks;
+
+/// How often the store's revision is checked. Changes made by the CLI or
+/// another node reach the hot path within this interval plus a rebuild
+/// (on PostgreSQL, NOTIFY usually brings them sooner).
+pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
+/// How long in-flight HTTPS requests may take to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the TLS certificate and key files are checked for changes.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(2);
+/// How often expired tokens and revocations are purged, in bounded batches.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+const PURGE_BATCH: i64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error(transparent)]
+    Keys(#[from] RotationError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("WRIT_MASTER_KEY must be set with PostgreSQL: every node and the CLI must share it")]
+    NoSharedMasterKey,
+    #[error("cannot load the TLS certificate or key: {0}")]
+    Tls(std::io::Error),
+}
+
+/// The master key file sits beside the database: `writ.db` → `writ.db.key`.
+pub fn key_file_for(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
+/// Opens the database and the master key, as both `serve` and the CLI do.
+pub async fn open(config: &Config) -> Result<(Store, MasterKey), StartError> {
+    let location = Location::parse(&config.database)?;
+    // Check the key before touching the database, so a misconfigured node
+    // fails without side effects.
+    let master = match &location {
+        Location::Sqlite(path) => {
+            MasterKey::load(config.master_key.as_deref(), &key_file_for(path))?
+        }
+        Location::Postgres(_) => {
+            let text = config
+                .master_key
+                .as_deref()
+                .ok_or(StartError::NoSharedMasterKey)?;
+            MasterKey::from_base64(text).ok_or(MasterKeyError::BadEnv)?
+        }
+    };
+    let store = Store::open(&location).await?;
+    Ok((store, master))
+}
+
+/// A server that is running; dropping it does not stop it, `shutdown` does.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        self.handle.await.unwrap_or(Ok(()))
+    }
+
+    /// Waits until the server stops by itself or on a signal.
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.handle.await.unwrap_or(Ok(()))
+    }
+
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+    let (store, master) = open(&config).await?;
+    let master = Arc::new(master);
+    ensure_keys(&store, &master, clock.now()).await?;
+    let registry = load_registry(&store, &master, clock.now()).await?;
+    let has_clients = registry.load().has_clients();
+    let (listener, addr) = bind(config.listen).await?;
+    let tls = load_tls(config.tls.as_ref()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let (stop, _) = watch::channel(false);
+    let (secret_use, used) = mpsc::channel(4096);
+    let state = app_state(
+        &config, &store, &master, &registry, &clock, &issuer, secret_use,
+    );
+    spawn_tasks(
+        &config, &store, &master, &registry, &clock, &state, used, &tls, &stop,
+    );
+    let handle = serve(listener, tls, router(state), &config.limits, &stop, store)?;
+    tracing::info!("listening on {scheme}://{addr}");
+    announce(&config, &issuer, has_clients);
+    Ok(RunningServer {
+        addr,
+        issuer,
+        stop,
+        handle,
+    })
+}
+
+/// Each algorithm in use has an active and a next key: ES256 on first
+/// start, others when an API asks for them.
+async fn ensure_keys(store: &Store, master: &MasterKey, now: i64) -> Result<(), StartError> {
+    let mut needed = vec![Algorithm::ES256];
+    needed.extend(store.apis().await?.iter().map(|a| a.algorithm));
+    needed.sort();
+    needed.dedup();
+    for kid in ensure_signing_keys(store, master, &needed, now).await? {
+        tracing::info!(kid, "generated a signing key");
+    }
+    Ok(())
+}
+
+/// The first snapshot. At start a key that cannot be opened is an error to
+/// fix, not to serve around.
+async fn load_registry(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+) -> Result<Arc<ArcSwap<Registry>>, StartError> {
+    let mut registry = Registry::build(store.snapshot().await?, master, now, None);
+    if !registry.key_errors.is_empty() {
+        return Err(registry.key_errors.swap_remove(0).into());
+    }
+    Ok(Arc::new(ArcSwap::from_pointee(registry)))
+}
+
+async fn bind(listen: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), StartError> {
+    let bind_error = |e| StartError::Bind(listen, e);
+    let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener.into_std().map_err(bind_error)?, addr))
+}
+
+async fn load_tls(tls: Option<&Tls>) -> Result<Option<RustlsConfig>, StartError> {
+    let Some(tls) = tls else { return Ok(None) };
+    // One crypto provider for the whole process, whatever else links rustls.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(StartError::Tls)?;
+    Ok(Some(rustls))
+}
+
+/// What every request handler shares.
+fn app_state(
+    config: &Config,
+    store: &Store,
+    master: &MasterKey,
+    registry: &Arc<ArcSwap<Registry>>,
+    clock: &Arc<dyn Clock>,
+    issuer: &str,
+    secret_use: mpsc::Sender<(i64, i64)>,
+) -> AppState {
+    // SQLite has one writer at a time; PostgreSQL commits batches in parallel.
+    let writers = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    };
+    let writer = TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch);
+    AppState::new(Shared {
+        registry: registry.clone(),
+        clock: clock.clone(),
+        hasher: master.secret_hasher(),
+        issuer: issuer.into(),
+        policy: Arc::new(GrantPolicy {
+            enabled: config.client_credentials_enabled,
+            default_lifetime: config.token_lifetime,
+            default_audience: config.default_audience.clone().unwrap_or(issuer.into()),
+        }),
+        tokens: Tokens::new(issuer.into(), master.token_hasher(), store.clone(), writer),
+        store: store.clone(),
+        secret_use,
+        limits: Limits::new(config.limits.clone(), clock.clone()),
+        metrics: crate::metrics::install(),
+        per_client: Default::default(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_tasks(
+    config: &Config,
+    store: &Store,
+    master: &Arc<MasterKey>,
+    registry: &Arc<ArcSwap<Registry>>,
+    clock: &Arc<dyn Clock>,
+    state: &AppState,
+    used: mpsc::Receiver<(i64, i64)>,
+    tls: &Option<RustlsConfig>,
+    stop: &watch::Sender<bool>,
+) {
+    let changed = Arc::new(Notify::new());
+    tokio::spawn(tasks::listen_for_changes(
+        store.clone(),
+        changed.clone(),
+        stop.subscribe(),
+    ));
+    tokio::spawn(tasks::refresh(
+        store.clone(),
+        master.clone(),
+        registry.clone(),
+        clock.clone(),
+        changed,
+        stop.subscribe(),
+    ));
+    tokio::spawn(tasks::prune_limits(state.clone(), stop.subscribe()));
+    tokio::spawn(tasks::record_secret_use(store.clone(), used));
+    tokio::spawn(tasks::maintain(
+        store.clone(),
+        master.clone(),
+        clock.clone(),
+        config.clone(),
+        stop.subscribe(),
+    ));
+    if let (Some(rustls), Some(files)) = (tls, &config.tls) {
+        tokio::spawn(tasks::reload_certificate(
+            rustls.clone(),
+            files.clone(),
+            stop.subscribe(),
+        ));
+    }
+}
+
+/// Plain HTTP and HTTPS take the same path through axum-server, which
+/// exposes hyper's limits: how long a client may take to send its headers,
+/// how large they may be, and (with our acceptor) how many connections may
+/// be open. The store closes once the last request is answered.
+fn serve(
+    listener: std::net::TcpListener,
+    tls: Option<RustlsConfig>,
+    app: axum::Router,
+    limits: &LimitsConfig,
+    stop: &watch::Sender<bool>,
+    store: Store,
+) -> Result<JoinHandle<std::io::Result<()>>, StartError> {
+    let addr = listener.local_addr().map_err(StartError::Tls)?;
+    let handle = axum_server::Handle::new();
+    let on_stop = handle.clone();
+    let mut stopped = stop.subscribe();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let acceptor = Acceptor::new(tls, Arc::new(Semaphore::new(limits.max_connections)));
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(|e| StartError::Bind(addr, e))?
+        .acceptor(acceptor);
+    apply_limits(server.http_builder(), limits);
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    Ok(tokio::spawn(async move {
+        let result = server.handle(handle).serve(service).await;
+        store.close().await;
+        result
+    }))
+}
+
+/// The first lines an operator reads.
+fn announce(config: &Config, issuer: &str, has_clients: bool) {
+    if !has_clients {
+        let db = if config.database == crate::config::DEFAULT_DATABASE {
+            String::new()
+        } else {
+            format!(" --database {}", config.database)
+        };
+        // The program as it was invoked (e.g. target/release/writ), so the
+        // line can be pasted as it is.
+        let program = std::env::args()
+            .next()
+            .filter(|a| Path::new(a).file_stem().is_some_and(|s| s == "writ"))
+            .unwrap_or_else(|| "writ".into());
+        tracing::info!(
+            "no client exists yet; create one with: {program} client create --name my-service{db}"
+        );
+    }
+    tracing::info!(issuer = %issuer, database = %redact(&config.database), "ready");
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Slow or oversized request heads are cut off by hyper itself.
+fn apply_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &LimitsConfig,
+) {
+    builder
+        .http1()
+        .header_read_timeout(limits.request_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256);
+}

@@ -1,0 +1,254 @@
+//! The `clients` and `client_secrets` tables.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{
+    conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Store, StoreError, Tx,
+};
+use crate::types::TokenFormat;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    pub public: bool,
+    pub scopes: Vec<String>,
+    pub default_scope: Option<Vec<String>>,
+    pub lifetime: Option<u64>,
+    pub grant_types: Vec<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    #[serde(serialize_with = "opt_display")]
+    pub token_format: Option<TokenFormat>,
+    /// Extra claims for this client's tokens.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretRecord {
+    pub id: i64,
+    pub client_id: String,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn create_client(
+        &self,
+        client: &ClientRecord,
+        secret_hash: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_change().await?;
+        sqlx::query(
+            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&client.id)
+        .bind(&client.name)
+        .bind(flag(client.public))
+        .bind(join(&client.scopes))
+        .bind(client.default_scope.as_deref().map(join))
+        .bind(client.lifetime.map(|l| l as i64))
+        .bind(join(&client.grant_types))
+        .bind(flag(client.enabled))
+        .bind(client.created_at)
+        .bind(client.token_format.map(|f| f.as_str()))
+        .bind(client.claims.as_ref().map(|c| serde_json::Value::from(c.clone()).to_string()))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, || format!("client '{}' already exists", client.id)))?;
+        if let Some(hash) = secret_hash {
+            insert_secret(&mut tx, &client.id, hash, client.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(client_row).collect()
+    }
+
+    pub async fn client(&self, id: &str) -> Result<ClientRecord, StoreError> {
+        sqlx::query("SELECT * FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(client_row)
+            .transpose()?
+            .ok_or_else(|| no_client(id))
+    }
+
+    pub async fn secrets(&self, client_id: &str) -> Result<Vec<SecretRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY id")
+            .bind(client_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(secret_row).collect()
+    }
+
+    pub async fn set_client_enabled(&self, id: &str, enabled: bool) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE clients SET enabled = $1 WHERE id = $2")
+            .bind(flag(enabled))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
+    }
+
+    pub async fn set_client_format(
+        &self,
+        id: &str,
+        format: Option<TokenFormat>,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE clients SET token_format = $1 WHERE id = $2")
+            .bind(format.map(|f| f.as_str()))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
+    }
+
+    pub async fn set_client_claims(
+        &self,
+        id: &str,
+        claims: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE clients SET claims = $1 WHERE id = $2")
+            .bind(claims.map(|c| serde_json::Value::from(c.clone()).to_string()))
+            .bind(id);
+        self.change_one(q, || no_client(id)).await
+    }
+
+    pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
+        let q = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id);
+        self.change_one(q, || no_client(id)).await
+    }
+
+    /// Adds a new secret. The client's other live secrets keep working until
+    /// `now + overlap`; with no overlap they are deleted at once.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        hash: &[u8],
+        now: i64,
+        overlap: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_change().await?;
+        let public: Option<i64> = sqlx::query_scalar("SELECT public FROM clients WHERE id = $1")
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match public {
+            None => return Err(no_client(client_id)),
+            Some(1) => {
+                return Err(StoreError::Conflict(format!(
+                    "client '{client_id}' is public and has no secret"
+                )))
+            }
+            Some(_) => {}
+        }
+        if overlap <= 0 {
+            sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let until = now + overlap;
+            sqlx::query(
+                "UPDATE client_secrets SET expires_at = $1
+                 WHERE client_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+            )
+            .bind(until)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_secret(&mut tx, client_id, hash, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn revoke_secret(&self, client_id: &str, secret_id: i64) -> Result<(), StoreError> {
+        let q = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
+            .bind(client_id)
+            .bind(secret_id);
+        self.change_one(q, || {
+            StoreError::NotFound(format!("client '{client_id}' has no secret {secret_id}"))
+        })
+        .await
+    }
+
+    /// Records when secrets were last used. Not a registry change: no revision bump.
+    pub async fn touch_secrets(&self, used: &[(i64, i64)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE client_secrets SET last_used_at = $1
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(*at)
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_secret(
+    tx: &mut Tx,
+    client_id: &str,
+    hash: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO client_secrets (client_id, hash, created_at) VALUES ($1, $2, $3)")
+        .bind(client_id)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) fn no_client(id: &str) -> StoreError {
+    StoreError::NotFound(format!("no client '{id}'"))
+}
+
+pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        public: row.try_get::<i64, _>("public")? != 0,
+        scopes: split(row.try_get("scopes")?),
+        default_scope: row
+            .try_get::<Option<String>, _>("default_scope")?
+            .map(|s| split(&s)),
+        lifetime: opt_u64(row, "lifetime")?,
+        grant_types: split(row.try_get("grant_types")?),
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        token_format: opt_parsed(row, "token_format")?,
+        claims: row
+            .try_get::<Option<String>, _>("claims")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+    })
+}
+
+pub(super) fn secret_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
+    Ok(SecretRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
