@@ -55,7 +55,7 @@ pub struct Shared {
     pub registry: Arc<ArcSwap<Registry>>,
     pub clock: Arc<dyn Clock>,
     /// Keys the HMAC of client secrets.
-    pub hasher: SecretHasher,
+    pub secret_hasher: SecretHasher,
     pub issuer: Arc<str>,
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
@@ -241,7 +241,7 @@ impl Shared {
     ) -> Result<Authenticated<'r>, OAuthError> {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
-        match credentials.authenticate(registry, &self.hasher, now) {
+        match credentials.authenticate(registry, &self.secret_hasher, now) {
             Err(e) => {
                 if e.code == ErrorCode::InvalidClient {
                     self.limits.record_failure(id, source);

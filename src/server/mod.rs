@@ -206,7 +206,7 @@ fn app_state(
     AppState::new(Shared {
         registry: registry.clone(),
         clock: clock.clone(),
-        hasher: master.secret_hasher(),
+        secret_hasher: master.secret_hasher(),
         issuer: issuer.into(),
         policy: Arc::new(GrantPolicy {
             enabled: config.client_credentials_enabled,
