@@ -75,8 +75,20 @@ pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 pub fn router(state: AppState) -> Router {
-    let token_route = post(token::token).fallback(error::method_not_allowed);
-    let mut router = Router::new()
+    let [oauth_token, moltin_token, wso2_token] = TOKEN_PATHS;
+    Router::new()
+        .route(
+            oauth_token,
+            post(token::token).fallback(error::method_not_allowed),
+        )
+        .route(
+            moltin_token,
+            post(token::moltin).fallback(error::method_not_allowed),
+        )
+        .route(
+            wso2_token,
+            post(token::token).fallback(error::method_not_allowed),
+        )
         .route(
             INTROSPECTION_PATH,
             post(introspect::introspect).fallback(error::method_not_allowed),
@@ -84,11 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             REVOCATION_PATH,
             post(revoke::revoke).fallback(error::method_not_allowed),
-        );
-    for path in TOKEN_PATHS {
-        router = router.route(path, token_route.clone());
-    }
-    router
+        )
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
@@ -102,12 +110,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// RFC 6749 §5.1, RFC 7662 §2.2: OAuth answers, errors included, must not be
-/// cached. Every response of the token, introspection and revocation
+/// cached; nor framed or sniffed as another type (WSO2 sends the same two
+/// headers). Every response of the token, introspection and revocation
 /// endpoints is made by this or by `OAuthError`'s `IntoResponse`.
 pub(crate) fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

@@ -30,16 +30,37 @@ struct TokenResponse<'a> {
     identifier: &'static str,
 }
 
+/// `/oauth/token` (RFC 6749, Auth0, Commerce Layer) and `/token` (WSO2).
 pub async fn token(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(state, peer, headers, body, false).await
+}
+
+/// `/oauth/access_token`: Moltin's path, which also offers its `implicit`.
+pub async fn moltin(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(state, peer, headers, body, true).await
+}
+
+async fn answer(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
+    moltin: bool,
 ) -> Response {
     let started = Instant::now();
     let source = state.limits.source(peer, &headers);
     let mut client_id = None;
-    let response = match respond(&state, source, &headers, body, &mut client_id).await {
+    let response = match respond(&state, source, &headers, body, moltin, &mut client_id).await {
         Ok(response) => response,
         Err(e) => {
             // Audit: who was refused, from where, and why (never a secret).
@@ -58,6 +79,7 @@ async fn respond(
     source: std::net::IpAddr,
     headers: &HeaderMap,
     body: Body,
+    moltin: bool,
     client_id: &mut Option<String>,
 ) -> Result<Response, OAuthError> {
     // 1. the source address's budget
@@ -74,7 +96,7 @@ async fn respond(
     )?;
     *client_id = Some(credentials.client_id().to_owned());
     // 4. a grant type this server offers
-    let grant_type = check_grant_type(&state.policy, request.grant_type.as_deref())?;
+    let grant_type = check_grant_type(&state.policy, request.grant_type.as_deref(), moltin)?;
     // 5. authenticate against the current registry snapshot; back-off and
     //    the client's budget
     let registry = state.registry.load();

@@ -95,16 +95,24 @@ pub fn authorize<'r>(
 
 /// RFC 6749 §4.4.2: `grant_type` is REQUIRED; §5.2 `unsupported_grant_type`
 /// for one this server does not offer (or has switched off).
+/// Moltin's `implicit` is offered only where Moltin's SDK asks for it
+/// (`moltin`: its `/oauth/access_token` path); elsewhere, as discovery says,
+/// `client_credentials` is the only grant.
 pub fn check_grant_type(
     policy: &GrantPolicy,
     grant_type: Option<&str>,
+    moltin: bool,
 ) -> Result<&'static str, OAuthError> {
     match grant_type {
         None => Err(OAuthError::invalid_request(
             "the 'grant_type' parameter is missing",
         )),
         Some(GRANT_TYPE) if policy.enabled => Ok(GRANT_TYPE),
-        Some(MOLTIN_IMPLICIT) if policy.enabled => Ok(MOLTIN_IMPLICIT),
+        Some(MOLTIN_IMPLICIT) if policy.enabled && moltin => Ok(MOLTIN_IMPLICIT),
+        Some(MOLTIN_IMPLICIT) if !moltin => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "the grant type is not supported; use client_credentials",
+        )),
         Some(GRANT_TYPE | MOLTIN_IMPLICIT) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "the client_credentials grant is disabled on this server",
@@ -265,7 +273,7 @@ mod tests {
             }
         }
         // As the token endpoint runs them: grant type, authentication, the rest.
-        let grant_type = check_grant_type(&policy, req.grant_type.as_deref())?;
+        let grant_type = check_grant_type(&policy, req.grant_type.as_deref(), true)?;
         let authenticated = creds.authenticate(&registry, &master.secret_hasher(), 0)?;
         authorize(&registry, &policy, grant_type, &authenticated, &req).map(|a| {
             (
@@ -341,6 +349,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
+    }
+
+    #[test]
+    fn moltin_implicit_is_offered_on_moltin_path_only() {
+        let on = policy(true);
+        let implicit = Some(MOLTIN_IMPLICIT);
+        assert_eq!(check_grant_type(&on, implicit, true).unwrap(), "implicit");
+        let err = check_grant_type(&on, implicit, false).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
+        assert_eq!(
+            check_grant_type(&on, Some(GRANT_TYPE), false).unwrap(),
+            GRANT_TYPE
+        );
     }
 
     #[test]

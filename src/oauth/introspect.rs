@@ -22,7 +22,9 @@ pub fn may_see(caller: &Client, token: &TokenInfo) -> bool {
 }
 
 /// RFC 7662 §2.2. An inactive answer says nothing else, so it cannot tell an
-/// unknown token from an expired, revoked or hidden one. An active one also
+/// unknown token from an expired, revoked or hidden one. A token is active
+/// only while its client (`holder`) exists and is enabled: disabling a client
+/// whose secret leaked must stop its tokens too. An active answer also
 /// carries the static claims of the token's client.
 pub fn response(
     caller: &Client,
@@ -30,8 +32,9 @@ pub fn response(
     holder: Option<&Client>,
     issuer: &str,
 ) -> Value {
-    match token {
-        Some(t) if may_see(caller, t) => {
+    let holder = holder.filter(|h| h.enabled);
+    match (token, holder) {
+        (Some(t), Some(holder)) if may_see(caller, t) && holder.id == t.client_id => {
             let mut v = json!({
                 "active": true,
                 "client_id": t.client_id,
@@ -46,9 +49,7 @@ pub fn response(
             if !t.scope.is_empty() {
                 v["scope"] = json!(t.scope);
             }
-            if let (Some(extra), Value::Object(map)) =
-                (holder.and_then(|h| h.claims.as_ref()), &mut v)
-            {
+            if let (Some(extra), Value::Object(map)) = (holder.claims.as_ref(), &mut v) {
                 for (k, val) in extra {
                     map.entry(k.clone()).or_insert_with(|| val.clone());
                 }

@@ -381,3 +381,42 @@ async fn keys_rotate_on_schedule() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_disabled_or_deleted_client_introspect_inactive() {
+    let mut w = Writ::new();
+    let opaque = w.client(&["--format", "opaque"]);
+    let jwt = w.client(&[]);
+    let rs = w.client(&["--scope", "writ:introspect"]);
+    w.start_fixed(NOW).await;
+    let tokens = [
+        (
+            &opaque,
+            w.token(&opaque, "").await.access_token().to_owned(),
+        ),
+        (&jwt, w.token(&jwt, "").await.access_token().to_owned()),
+    ];
+    let active = |r: Reply| r.json["active"] == true;
+    for (_, t) in &tokens {
+        assert!(active(introspect(&w, &rs, t).await));
+    }
+    // A client disabled (say, because its secret leaked): its tokens stop.
+    w.cli(&["client", "disable", &opaque.id]);
+    w.cli(&["client", "disable", &jwt.id]);
+    for (_, t) in &tokens {
+        let t = t.clone();
+        eventually(LIMIT, || async {
+            introspect(&w, &rs, &t).await.json == json!({"active": false})
+        })
+        .await;
+    }
+    // Enabled again, they come back; deleted, they are gone for good.
+    w.cli(&["client", "enable", &opaque.id]);
+    let t = tokens[0].1.clone();
+    eventually(LIMIT, || async { active(introspect(&w, &rs, &t).await) }).await;
+    w.cli(&["client", "delete", &opaque.id]);
+    eventually(LIMIT, || async {
+        introspect(&w, &rs, &t).await.json == json!({"active": false})
+    })
+    .await;
+}

@@ -224,6 +224,50 @@ async fn moltin_implicit_for_public_clients() {
     )
     .await
     .assert_error(400, "unauthorized_client");
+    // Moltin's implicit belongs to Moltin's path: discovery lists only
+    // client_credentials, and the other paths keep to that.
+    for path in ["/oauth/token", "/token"] {
+        w.post_form(path, &format!("grant_type=implicit&client_id={}", p.id))
+            .await
+            .assert_error(400, "unsupported_grant_type");
+        w.post_json(
+            path,
+            serde_json::json!({"grant_type": "implicit", "client_id": p.id}),
+        )
+        .await
+        .assert_error(400, "unsupported_grant_type");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_answers_are_neither_framed_nor_sniffed() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start_fixed(NOW).await;
+    let token = w.token(&c, "").await;
+    let body = format!("client_id={}&client_secret={}&token=x", c.id, c.secret);
+    let answers = [
+        ("token", token),
+        (
+            "token error",
+            w.post_form("/oauth/token", "grant_type=x").await,
+        ),
+        ("introspect", w.post_form("/oauth/introspect", &body).await),
+        ("revoke", w.post_form("/oauth/revoke", &body).await),
+        (
+            "405",
+            w.send(w.http.get(w.url("/oauth/access_token"))).await,
+        ),
+    ];
+    for (what, r) in answers {
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
