@@ -94,6 +94,15 @@ pub enum RegistryError {
     Key { kid: String, reason: String },
 }
 
+impl RegistryError {
+    /// The key the error is about.
+    pub fn kid(&self) -> &str {
+        match self {
+            Self::Key { kid, .. } => kid,
+        }
+    }
+}
+
 /// Decrypts a key row and checks it is the key its id names.
 fn open_key(master: &MasterKey, k: &KeyRecord) -> Result<SigningKey, RegistryError> {
     let bad = |reason: String| RegistryError::Key {

@@ -37,18 +37,27 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let keys = state.registry.load().signer(Algorithm::ES256).is_some();
+    let registry = state.registry.load();
+    let keys = registry.signer(Algorithm::ES256).is_some();
+    // A key that cannot be opened (say a next key sealed under another
+    // master key) signs nothing yet, but would once rotated: say so.
+    let unusable: Vec<&str> = registry.key_errors.iter().map(|e| e.kid()).collect();
     let status = if database && keys {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(json!({
-            "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
-            "database": if database { "ok" } else { "unreachable" },
-            "keys": if keys { "ok" } else { "missing" },
-        })),
-    )
+    let mut body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
+        "database": if database { "ok" } else { "unreachable" },
+        "keys": match (keys, unusable.is_empty()) {
+            (false, _) => "missing",
+            (true, true) => "ok",
+            (true, false) => "unusable",
+        },
+    });
+    if !unusable.is_empty() {
+        body["unusable_keys"] = json!(unusable);
+    }
+    (status, axum::Json(body))
 }

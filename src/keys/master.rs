@@ -13,6 +13,7 @@ pub struct MasterKey {
     kek: LessSafeKey,
     secret_hmac: [u8; 32],
     token_hmac: [u8; 32],
+    verifier: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -55,6 +56,7 @@ impl MasterKey {
             kek: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &kek).expect("32-byte AES key")),
             secret_hmac: derive(b"writ client-secret-hmac v1"),
             token_hmac: derive(b"writ opaque-token-hmac v1"),
+            verifier: derive(b"writ master-key verifier v1"),
         }
     }
 
@@ -70,20 +72,50 @@ impl MasterKey {
     /// `WRIT_MASTER_KEY` when given, else the file at `path`, created with
     /// mode 0600 on first use.
     pub fn load(env: Option<&str>, path: &Path) -> Result<Self, MasterKeyError> {
+        match Self::load_existing(env, path)? {
+            Some(key) => Ok(key),
+            None => Self::create_file(path),
+        }
+    }
+
+    /// `WRIT_MASTER_KEY` when given, else the file at `path`; `None` when
+    /// there is no such file (yet).
+    pub fn load_existing(env: Option<&str>, path: &Path) -> Result<Option<Self>, MasterKeyError> {
         if let Some(text) = env {
-            return Self::from_base64(text).ok_or(MasterKeyError::BadEnv);
+            return Self::from_base64(text)
+                .map(Some)
+                .ok_or(MasterKeyError::BadEnv);
         }
         let shown = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text).ok_or(MasterKeyError::BadFile(shown)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes: [u8; 32] = random_bytes();
-                let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-                write_private(path, text.as_bytes()).map_err(|e| MasterKeyError::Io(shown, e))?;
-                Ok(Self::from_bytes(&bytes))
-            }
+            Ok(text) => Self::from_base64(&text)
+                .map(Some)
+                .ok_or(MasterKeyError::BadFile(shown)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(MasterKeyError::Io(shown, e)),
         }
+    }
+
+    /// A new random key, written to `path` with mode 0600 (never over an
+    /// existing file).
+    pub fn create_file(path: &Path) -> Result<Self, MasterKeyError> {
+        let bytes: [u8; 32] = random_bytes();
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        write_private(path, text.as_bytes())
+            .map_err(|e| MasterKeyError::Io(path.display().to_string(), e))?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// A value derived from the key under its own label: stored in the
+    /// database, it tells whether a key is the one the data is sealed
+    /// under, and reveals nothing of the other derived keys.
+    pub fn verifier(&self) -> [u8; 32] {
+        self.verifier
+    }
+
+    /// Compares a stored verifier in constant time.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        super::hashes_equal(&self.verifier, stored)
     }
 
     pub fn secret_hasher(&self) -> SecretHasher {
@@ -174,6 +206,24 @@ mod tests {
         let again = MasterKey::load(None, &path).unwrap();
         let sealed = first.seal(b"k", b"x");
         assert_eq!(again.open(b"k", &sealed).unwrap(), b"x");
+    }
+
+    #[test]
+    fn the_verifier_tells_keys_apart() {
+        let a = MasterKey::from_bytes(&[1; 32]);
+        let b = MasterKey::from_bytes(&[2; 32]);
+        assert!(a.matches(&a.verifier()));
+        assert!(!b.matches(&a.verifier()));
+        assert!(!a.matches(&a.verifier()[..31]));
+        assert_ne!(a.verifier(), a.secret_hmac, "its own label");
+    }
+
+    #[test]
+    fn a_missing_key_file_is_not_made_by_load_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writ.db.key");
+        assert!(MasterKey::load_existing(None, &path).unwrap().is_none());
+        assert!(!path.exists());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum RotationError {
     Store(#[from] StoreError),
     #[error("could not generate a {0} key")]
     Generate(Algorithm),
+    #[error("the next {0} key {1} cannot be opened with this master key (corrupted, or sealed under another key): it is not activated")]
+    Unopenable(Algorithm, String),
 }
 
 /// Makes sure each algorithm in `needed` has an active and a next key: ES256
@@ -122,7 +124,9 @@ async fn rotate_one(
     };
     let retiring = find(KeyState::Active).map(|k| k.kid.as_str());
     let promote = match find(KeyState::Next) {
-        Some(k) => k.clone(),
+        // Never activate a key nobody could sign with.
+        Some(k) if opens(master, k) => k.clone(),
+        Some(k) => return Err(RotationError::Unopenable(alg, k.kid.clone())),
         None => generate(master, alg, now, None)?,
     };
     let next = generate(master, alg, now, None)?;
@@ -142,6 +146,15 @@ async fn longest_lifetime(store: &Store, server_default: u64) -> Result<i64, Sto
         longest = longest.max(a.lifetime.unwrap_or(0));
     }
     Ok(longest.min(i64::MAX as u64 / 2) as i64)
+}
+
+/// Decrypts and parses as the key its row names.
+fn opens(master: &MasterKey, k: &KeyRecord) -> bool {
+    master
+        .open(k.kid.as_bytes(), &k.private_key)
+        .ok()
+        .and_then(|pkcs8| SigningKey::from_pkcs8(k.algorithm, &pkcs8).ok())
+        .is_some_and(|key| key.kid == k.kid)
 }
 
 fn generate(

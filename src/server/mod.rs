@@ -56,6 +56,10 @@ pub enum StartError {
     NoSharedMasterKey,
     #[error("cannot load the TLS certificate or key: {0}")]
     Tls(std::io::Error),
+    #[error("the master key is not this database's (its data is sealed under another one): use the WRIT_MASTER_KEY or key file the database was set up with; nothing was written")]
+    WrongMasterKey,
+    #[error("the master key file {0} is missing, but the database {1} holds data sealed under it: restore the file beside it (or set WRIT_MASTER_KEY); no new key was made")]
+    KeyFileMissing(String, String),
 }
 
 /// The master key file sits beside the database: `writ.db` → `writ.db.key`.
@@ -65,25 +69,70 @@ pub fn key_file_for(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Opens the database and the master key, as both `serve` and the CLI do.
+/// Opens the database and the master key, as both `serve` and the CLI do,
+/// and refuses a master key that is not the database's before anything is
+/// written: data sealed under the wrong key would be of use to nobody.
 pub async fn open(config: &Config) -> Result<(Store, MasterKey), StartError> {
     let location = Location::parse(&config.database)?;
-    // Check the key before touching the database, so a misconfigured node
-    // fails without side effects.
+    // Check the key's form before touching the database, so a misconfigured
+    // node fails without side effects.
     let master = match &location {
         Location::Sqlite(path) => {
-            MasterKey::load(config.master_key.as_deref(), &key_file_for(path))?
+            MasterKey::load_existing(config.master_key.as_deref(), &key_file_for(path))?
         }
         Location::Postgres(_) => {
             let text = config
                 .master_key
                 .as_deref()
                 .ok_or(StartError::NoSharedMasterKey)?;
-            MasterKey::from_base64(text).ok_or(MasterKeyError::BadEnv)?
+            Some(MasterKey::from_base64(text).ok_or(MasterKeyError::BadEnv)?)
         }
     };
     let store = Store::open(&location).await?;
+    let master = match (master, &location) {
+        (Some(master), _) => master,
+        (None, Location::Sqlite(path)) => {
+            let file = key_file_for(path);
+            // Never a new key for data sealed under a lost one.
+            if store.master_key_verifier().await?.is_some() || store.holds_sealed_data().await? {
+                return Err(StartError::KeyFileMissing(
+                    file.display().to_string(),
+                    path.display().to_string(),
+                ));
+            }
+            MasterKey::create_file(&file)?
+        }
+        (None, Location::Postgres(_)) => unreachable!("checked above"),
+    };
+    check_master_key(&store, &master).await?;
     Ok((store, master))
+}
+
+/// The database's verifier must match the key. A database from before
+/// verifiers is checked against a signing key it holds, then given one.
+async fn check_master_key(store: &Store, master: &MasterKey) -> Result<(), StartError> {
+    if let Some(stored) = store.master_key_verifier().await? {
+        return if master.matches(&stored) {
+            Ok(())
+        } else {
+            Err(StartError::WrongMasterKey)
+        };
+    }
+    let keys = store.keys().await?;
+    if let Some(k) = keys.first() {
+        if master.open(k.kid.as_bytes(), &k.private_key).is_err() {
+            return Err(StartError::WrongMasterKey);
+        }
+    } else if store.holds_sealed_data().await? {
+        // Only secret hashes, which cannot tell: decide once a key exists.
+        return Ok(());
+    }
+    store.set_master_key_verifier(&master.verifier()).await?;
+    // Another process may have set a different one first.
+    match store.master_key_verifier().await? {
+        Some(stored) if !master.matches(&stored) => Err(StartError::WrongMasterKey),
+        _ => Ok(()),
+    }
 }
 
 /// A server that is running; dropping it does not stop it, `shutdown` does.

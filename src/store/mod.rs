@@ -10,6 +10,7 @@ mod apis;
 mod clients;
 mod grants;
 mod keys;
+mod master_key;
 mod postgres;
 mod snapshot;
 mod sqlite;
