@@ -216,7 +216,17 @@ pub fn token(data: &[u8]) {
     if let Some(selector) = opaque::selector(&presented) {
         assert!(presented.starts_with(opaque::PREFIX));
         assert_eq!(presented.len(), opaque::PREFIX.len() + 64);
-        assert!(selector.len() == 16);
+        // The selector is the token's own leading bytes, and the token is
+        // their one encoding: no other spelling finds the same row.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&presented[opaque::PREFIX.len()..])
+            .expect("a token with a selector decodes");
+        assert_eq!(raw[..selector.len()], selector, "{presented}");
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw),
+            presented[opaque::PREFIX.len()..],
+            "{presented}"
+        );
     }
 }
 

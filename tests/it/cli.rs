@@ -1,6 +1,6 @@
 //! The management CLI, run as a real process against a real database.
 
-use crate::harness::{writ_command, Writ};
+use crate::harness::{run_writ, writ_command, Writ};
 
 #[test]
 fn client_lifecycle_and_secret_shown_once() {
@@ -75,38 +75,29 @@ fn public_client_has_no_secret() {
 fn global_flags_go_before_or_after_the_subcommand() {
     let w = Writ::new();
     let db = w.database();
-    let out = writ_command()
-        .args([
-            "--json",
-            "--database",
-            &db,
-            "client",
-            "create",
-            "--name",
-            "a",
-        ])
-        .output()
-        .unwrap();
+    let out = run_writ(writ_command().args([
+        "--json",
+        "--database",
+        &db,
+        "client",
+        "create",
+        "--name",
+        "a",
+    ]));
     assert!(out.status.success());
-    let out = writ_command()
-        .args(["client", "list", "--database", &db, "--json"])
-        .output()
-        .unwrap();
+    let out = run_writ(writ_command().args(["client", "list", "--database", &db, "--json"]));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     // Without --json: human-readable lines.
-    let out = writ_command()
-        .args(["client", "list", "--database", &db])
-        .output()
-        .unwrap();
+    let out = run_writ(writ_command().args(["client", "list", "--database", &db]));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("name:") && text.contains(" a"), "{text}");
     // The database can also come from the environment.
-    let out = writ_command()
-        .args(["client", "list", "--json"])
-        .env("WRIT_DATABASE_URL", &db)
-        .output()
-        .unwrap();
+    let out = run_writ(
+        writ_command()
+            .args(["client", "list", "--json"])
+            .env("WRIT_DATABASE_URL", &db),
+    );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
@@ -182,15 +173,12 @@ fn errors_are_one_line_and_nonzero() {
     ]));
 
     // Database unreachable: a folder that does not exist.
-    let out = writ_command()
-        .args([
-            "client",
-            "list",
-            "--database",
-            "sqlite:///nonexistent-writ-dir/x/writ.db",
-        ])
-        .output()
-        .unwrap();
+    let out = run_writ(writ_command().args([
+        "client",
+        "list",
+        "--database",
+        "sqlite:///nonexistent-writ-dir/x/writ.db",
+    ]));
     assert!(!out.status.success());
     one_line(&String::from_utf8(out.stderr).unwrap());
 }
@@ -200,13 +188,13 @@ fn config_file_unknown_key_is_named() {
     let w = Writ::new();
     let path = w.dir.path().join("writ.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:0\"\ntoken_lifetme = 5\n").unwrap();
-    let out = writ_command()
-        .args(["client", "list", "--config"])
-        .arg(&path)
-        .arg("--database")
-        .arg(w.database())
-        .output()
-        .unwrap();
+    let out = run_writ(
+        writ_command()
+            .args(["client", "list", "--config"])
+            .arg(&path)
+            .arg("--database")
+            .arg(w.database()),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("token_lifetme"), "{err}");

@@ -1,12 +1,10 @@
 //! Real clients: the `oauth2` crate, and the curl commands of the four seed
 //! pages (Moltin, Commerce Layer, Auth0, WSO2) adapted to the local address.
 
-use std::process::Command;
-
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 
-use crate::harness::{claims, verify, Writ};
+use crate::harness::{basic, claims, curl, transcript, verify, Writ};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_crate_client_credentials_exchange() {
@@ -26,6 +24,7 @@ async fn oauth2_crate_client_credentials_exchange() {
         .request_async(&http)
         .await
         .unwrap();
+    transcript::secret(token.access_token().secret());
     assert_eq!(token.expires_in().unwrap().as_secs(), 3600);
     assert_eq!(token.scopes().unwrap(), &vec![Scope::new("read".into())]);
     let cl = verify(
@@ -56,19 +55,6 @@ async fn oauth2_crate_client_credentials_exchange() {
     }
 }
 
-fn curl(args: &[&str]) -> serde_json::Value {
-    let out = crate::harness::blocking(|| {
-        Command::new("curl")
-            .args(["-s", "--max-time", "10"])
-            .args(args)
-            .output()
-            .expect("curl is installed")
-    });
-    assert!(out.status.success(), "curl {args:?}");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))
-}
-
 // curl blocks its thread; the server needs another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_pages_curl_commands() {
@@ -81,24 +67,7 @@ async fn seed_pages_curl_commands() {
         "--default-scope",
         "market:all",
     ]);
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://api.example.com/",
-        "--scope",
-        "read:products",
-    ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &conf.id,
-        "--api",
-        "https://api.example.com/",
-        "--scope",
-        "read:products",
-    ]);
+    w.api_granted_to(&conf, "https://api.example.com/", "read:products", &[]);
     w.start().await;
     let base = w.base.clone();
 
@@ -166,11 +135,7 @@ async fn seed_pages_curl_commands() {
     assert_eq!(claims(token)["scope"], "read:products");
 
     // WSO2: Basic, /token, scope, validity_period.
-    let basic = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        format!("{}:{}", conf.id, conf.secret),
-    );
-    let auth = format!("Authorization: Basic {basic}");
+    let auth = format!("Authorization: {}", basic(&conf.id, &conf.secret));
     let r = curl(&[
         "-k",
         "-d",

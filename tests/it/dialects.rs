@@ -1,9 +1,13 @@
 //! What vendor-minded clients and resource servers rely on: the Auth0 claim
 //! profile, an issuer with a trailing slash, and static client claims.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::harness::{claims, verify, Writ};
+use crate::harness::{claims, eventually, verify, Writ};
+
+const LIMIT: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth0_claims_profile_and_trailing_slash_issuer() {
@@ -19,31 +23,12 @@ async fn auth0_claims_profile_and_trailing_slash_issuer() {
         "--claims",
         "auth0",
     ]);
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://plain.example/",
-        "--scope",
-        "read:orders",
-    ]);
-    for api in ["https://orders.example/", "https://plain.example/"] {
-        w.cli(&[
-            "grant",
-            "create",
-            "--client",
-            &c.id,
-            "--api",
-            api,
-            "--scope",
-            "read:orders",
-        ]);
-    }
+    w.grant(&c, "https://orders.example/", "read:orders");
+    w.api_granted_to(&c, "https://plain.example/", "read:orders", &[]);
     let mut config = w.config();
     // Auth0 tenants' issuers end in a slash; Writ uses the issuer verbatim.
     config.issuer = Some("https://tenant.example.com/".into());
-    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
-        .await;
+    w.start_configured(config).await;
 
     let token = w
         .token(&c, "audience=https://orders.example/")
@@ -67,10 +52,7 @@ async fn auth0_claims_profile_and_trailing_slash_issuer() {
     assert_eq!(cl["sub"], c.id.as_str());
     assert!(cl.get("gty").is_none() && cl.get("azp").is_none());
 
-    let meta = w
-        .send(w.http.get(w.url("/.well-known/oauth-authorization-server")))
-        .await
-        .json;
+    let meta = w.get("/.well-known/oauth-authorization-server").await.json;
     assert_eq!(meta["issuer"], "https://tenant.example.com/");
     assert_eq!(
         meta["token_endpoint"],
@@ -85,7 +67,7 @@ async fn auth0_claims_profile_and_trailing_slash_issuer() {
         "--claims",
         "standard",
     ]);
-    crate::harness::eventually(std::time::Duration::from_secs(2), || async {
+    eventually(LIMIT, || async {
         let t = w.token(&c, "audience=https://orders.example/").await;
         claims(t.access_token()).get("gty").is_none()
     })
@@ -131,22 +113,14 @@ async fn static_client_claims_in_jwts_and_introspection() {
 
     for c in [&jwt, &opaque] {
         let token = w.token(c, "").await.access_token().to_owned();
-        let i = w
-            .post_form(
-                "/oauth/introspect",
-                &format!(
-                    "client_id={}&client_secret={}&token={token}",
-                    c.id, c.secret
-                ),
-            )
-            .await;
+        let i = w.introspect(c, &token).await;
         assert_eq!(i.json["active"], true);
         assert_eq!(i.json["tenant"], "acme");
         assert_eq!(i.json["tier"], 2);
     }
 
     w.cli(&["client", "update", &jwt.id, "--claims", "{}"]);
-    crate::harness::eventually(std::time::Duration::from_secs(2), || async {
+    eventually(LIMIT, || async {
         claims(w.token(&jwt, "").await.access_token())
             .get("tenant")
             .is_none()

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{verify, Writ};
+use crate::harness::{claims, verify, Writ};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
@@ -24,9 +24,7 @@ async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
             "--scope",
             "read:x",
         ]);
-        w.cli(&[
-            "grant", "create", "--client", &c.id, "--api", api, "--scope", "read:x",
-        ]);
+        w.grant(&c, api, "read:x");
     }
     w.start().await;
     let jwks = w.jwks().await;
@@ -57,9 +55,7 @@ async fn rfc9068_tokens_verify_against_served_jwks_for_every_algorithm() {
     let token = w.token(&c, "").await.access_token().to_owned();
     verify(&token, &jwks, &w.base, &w.base);
     assert_eq!(
-        w.send(w.http.get(w.url("/.well-known/jwks.json")))
-            .await
-            .header("content-type"),
+        w.get("/.well-known/jwks.json").await.header("content-type"),
         Some("application/jwk-set+json")
     );
 }
@@ -72,7 +68,7 @@ async fn rfc9068_tampered_token_does_not_verify() {
     let token = w.token(&c, "").await.access_token().to_owned();
     let jwks = w.jwks().await;
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    let mut payload = crate::harness::claims(&token);
+    let mut payload = claims(&token);
     payload["sub"] = json!("someone-else");
     parts[1] = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -96,11 +92,8 @@ async fn rfc8414_metadata() {
     ]);
     let mut config = w.config();
     config.issuer = Some("https://auth.example.com".into());
-    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
-        .await;
-    let r = w
-        .send(w.http.get(w.url("/.well-known/oauth-authorization-server")))
-        .await;
+    w.start_configured(config).await;
+    let r = w.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json,
@@ -118,6 +111,6 @@ async fn rfc8414_metadata() {
             "scopes_supported": ["a", "b"],
         })
     );
-    let health = w.send(w.http.get(w.url("/healthz"))).await;
+    let health = w.get("/healthz").await;
     assert_eq!((health.status, health.text.as_str()), (200, "ok"));
 }

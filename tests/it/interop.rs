@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::harness::{blocking, Writ};
+use crate::harness::{blocking, certificate, Writ};
 
 const API: &str = "https://orders.interop.test/";
 
@@ -61,31 +61,14 @@ async fn vendor_sdks_and_standard_clients() {
         "--claims",
         "auth0",
     ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &conf.id,
-        "--api",
-        API,
-        "--scope",
-        "read:orders",
-    ]);
+    w.grant(&conf, API, "read:orders");
 
     // Plain HTTP and HTTPS listeners on one database, each its own issuer.
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let cert = w.dir.path().join("cert.pem");
-    let key = w.dir.path().join("key.pem");
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let (tls, _) = certificate(w.dir.path());
+    let cert = tls.cert.clone();
     let mut config = w.config();
-    w.start_with(config.clone(), Arc::new(writ::clock::SystemClock))
-        .await;
-    config.tls = Some(writ::config::Tls {
-        cert: cert.clone(),
-        key,
-    });
+    w.start_configured(config.clone()).await;
+    config.tls = Some(tls);
     let tls = writ::server::start(config, Arc::new(writ::clock::SystemClock))
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{eventually, verify, Creds, Process, Writ};
+use crate::harness::{eventually, kid_of, verify, Writ};
 
 const LIMIT: Duration = Duration::from_secs(2);
 
@@ -23,33 +23,12 @@ async fn cli_changes_reach_the_running_server_within_two_seconds() {
     eventually(LIMIT, || async { w.token(&c, "").await.status == 200 }).await;
 
     // rotate without overlap: the old secret stops, the new one works
-    let rotated = w.cli(&["client", "rotate-secret", &c.id, "--overlap", "0"]);
-    let new = Creds {
-        id: c.id.clone(),
-        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
-    };
+    let new = w.rotate_secret(&c, &["--overlap", "0"]);
     eventually(LIMIT, || async { w.token(&new, "").await.status == 200 }).await;
     assert_eq!(w.token(&c, "").await.status, 401);
 
     // grant: a new audience becomes available
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://late/",
-        "--scope",
-        "x",
-    ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &c.id,
-        "--api",
-        "https://late/",
-        "--scope",
-        "x",
-    ]);
+    w.api_granted_to(&c, "https://late/", "x", &[]);
     eventually(LIMIT, || async {
         w.token(&new, "audience=https://late/").await.status == 200
     })
@@ -78,14 +57,13 @@ async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
     let c = w.client(&[]);
     w.start().await;
     let before = w.token(&c, "").await.access_token().to_owned();
-    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
+    let old_kid = kid_of(&before);
 
     let rotated = w.cli(&["key", "rotate"]);
     let new_kid = rotated["activated"][0].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     eventually(LIMIT, || async {
-        let t = w.token(&c, "").await.access_token().to_owned();
-        jsonwebtoken::decode_header(&t).unwrap().kid.as_deref() == Some(new_kid.as_str())
+        kid_of(w.token(&c, "").await.access_token()) == new_kid
     })
     .await;
     let kids = w.published_kids().await;
@@ -115,7 +93,7 @@ async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
     let now = writ::clock::Clock::now(&writ::clock::SystemClock);
     let clock = w.start_fixed(now).await;
     let old = w.token(&c, "").await.access_token().to_owned();
-    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    let old_kid = kid_of(&old);
     w.cli(&["key", "rotate"]);
     let has_old = |jwks: serde_json::Value| {
         jwks["keys"]
@@ -138,7 +116,7 @@ async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_everything_and_old_tokens_verify() {
     let w = Writ::new();
-    let mut first = Process::spawn(&w.db_path(), &[]);
+    let mut first = w.spawn(&[], &[]);
     let log = first.log.join("");
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
     assert!(log.contains("issuer="), "{log}");
@@ -160,78 +138,35 @@ async fn restart_keeps_everything_and_old_tokens_verify() {
     }
 
     let c = w.client(&["--scope", "read"]);
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://kept/",
-        "--scope",
-        "r",
-        "--algorithm",
-        "RS256",
-    ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &c.id,
-        "--api",
-        "https://kept/",
-        "--scope",
-        "r",
-    ]);
-    let http = reqwest::Client::new();
-    let get_token = |base: String, extra: &'static str| {
-        let http = http.clone();
-        let c = c.clone();
-        async move {
-            let r = http
-                .post(format!("{base}/oauth/token"))
-                .basic_auth(&c.id, Some(&c.secret))
-                .form(&[("grant_type", "client_credentials")])
-                .header("x-extra", extra)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        }
-    };
-    let base = first.base.clone();
+    w.api_granted_to(&c, "https://kept/", "r", &["--algorithm", "RS256"]);
+    let node = first.remote();
     eventually(LIMIT, || async {
-        get_token(base.clone(), "").await.0 == 200
+        node.request_token(&c).await.status == 200
     })
     .await;
-    let token: serde_json::Value =
-        serde_json::from_str(&get_token(base.clone(), "").await.1).unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
-    let issuer_before = base.clone();
+    let token = node.request_token(&c).await.access_token().to_owned();
+    let issuer_before = node.base.clone();
     first.terminate();
 
-    let second = Process::spawn(&w.db_path(), &["--issuer", &issuer_before]);
+    let second = w.spawn(&["--issuer", &issuer_before], &[]);
     assert!(!second.log.join("").contains("no client exists yet"));
-    let jwks: serde_json::Value = http
-        .get(format!("{}/.well-known/jwks.json", second.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let node = second.remote();
+    let jwks = node.jwks().await;
     verify(&token, &jwks, &issuer_before, &issuer_before);
-    let (status, body) = get_token(second.base.clone(), "").await;
-    assert_eq!(status, 200, "{body}");
-    let r = http
-        .post(format!("{}/oauth/token", second.base))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("audience", "https://kept/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = r.json().await.unwrap();
-    let t = body["access_token"]
+    let r = node.request_token(&c).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = node
+        .send(
+            node.http
+                .post(node.url("/oauth/token"))
+                .basic_auth(&c.id, Some(&c.secret))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("audience", "https://kept/"),
+                ]),
+        )
+        .await;
+    let t = r.json["access_token"]
         .as_str()
         .expect("token for the kept API");
     assert_eq!(

@@ -5,32 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{claims, eventually, Creds, Reply, Writ};
+use crate::harness::{claims, eventually, kid_of, Reply, Writ, NO_LIMITS};
 
 const NOW: i64 = 1_800_000_000;
 const LIMIT: Duration = Duration::from_secs(2);
-
-async fn introspect(w: &Writ, caller: &Creds, token: &str) -> Reply {
-    w.post_form(
-        "/oauth/introspect",
-        &format!(
-            "client_id={}&client_secret={}&token={token}",
-            caller.id, caller.secret
-        ),
-    )
-    .await
-}
-
-async fn revoke(w: &Writ, caller: &Creds, token: &str) -> Reply {
-    w.post_form(
-        "/oauth/revoke",
-        &format!(
-            "client_id={}&client_secret={}&token={token}",
-            caller.id, caller.secret
-        ),
-    )
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opaque_token_introspects_and_revokes() {
@@ -48,7 +26,7 @@ async fn opaque_token_introspects_and_revokes() {
     );
     assert_eq!(r.json["expires"], NOW + 3600);
 
-    let i = introspect(&w, &holder, &token).await;
+    let i = w.introspect(&holder, &token).await;
     assert_eq!(i.status, 200);
     assert_eq!(i.header("cache-control"), Some("no-store"));
     let jti = i.json["jti"].as_str().unwrap().to_owned();
@@ -65,15 +43,15 @@ async fn opaque_token_introspects_and_revokes() {
     let last = if token.ends_with('A') { "B" } else { "A" };
     guessed.replace_range(token.len() - 1.., last);
     assert_eq!(
-        introspect(&w, &holder, &guessed).await.json,
+        w.introspect(&holder, &guessed).await.json,
         json!({"active": false})
     );
     // Another client sees nothing; a resource server with writ:introspect does.
     assert_eq!(
-        introspect(&w, &other, &token).await.json,
+        w.introspect(&other, &token).await.json,
         json!({"active": false})
     );
-    assert_eq!(introspect(&w, &rs, &token).await.json["active"], true);
+    assert_eq!(w.introspect(&rs, &token).await.json["active"], true);
     // JSON bodies work too.
     let i = w
         .post_json(
@@ -85,21 +63,21 @@ async fn opaque_token_introspects_and_revokes() {
     assert_eq!(i.json["active"], true);
 
     // Only the holder (or writ:introspect) may revoke.
-    revoke(&w, &other, &token)
+    w.revoke(&other, &token)
         .await
         .assert_error(400, "unauthorized_client");
-    assert_eq!(introspect(&w, &holder, &token).await.json["active"], true);
-    let r = revoke(&w, &holder, &token).await;
+    assert_eq!(w.introspect(&holder, &token).await.json["active"], true);
+    let r = w.revoke(&holder, &token).await;
     assert_eq!((r.status, r.json.clone()), (200, json!({})));
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(
-        introspect(&w, &holder, &token).await.json,
+        w.introspect(&holder, &token).await.json,
         json!({"active": false})
     );
     // Revoking again, or an unknown token, is fine.
-    assert_eq!(revoke(&w, &holder, &token).await.status, 200);
-    assert_eq!(revoke(&w, &holder, "writ_at_unknown").await.status, 200);
-    assert_eq!(revoke(&w, &holder, "garbage").await.status, 200);
+    assert_eq!(w.revoke(&holder, &token).await.status, 200);
+    assert_eq!(w.revoke(&holder, "writ_at_unknown").await.status, 200);
+    assert_eq!(w.revoke(&holder, "garbage").await.status, 200);
 
     // The token itself is never stored.
     drop(w.server.take().unwrap().shutdown().await);
@@ -122,7 +100,7 @@ async fn jwt_introspection_expiry_and_revocation_by_jti() {
         .await
         .access_token()
         .to_owned();
-    let i = introspect(&w, &c, &token).await;
+    let i = w.introspect(&c, &token).await;
     assert_eq!(i.json["active"], true);
     assert_eq!(i.json["jti"], claims(&token)["jti"]);
     assert_eq!(i.json["exp"], NOW + 60);
@@ -132,7 +110,7 @@ async fn jwt_introspection_expiry_and_revocation_by_jti() {
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     for bad in [forged.as_str(), "a.b.c", "", "x"] {
-        let r = introspect(&w, &c, bad).await;
+        let r = w.introspect(&c, bad).await;
         if bad.is_empty() {
             r.assert_error(400, "invalid_request");
         } else {
@@ -142,14 +120,14 @@ async fn jwt_introspection_expiry_and_revocation_by_jti() {
 
     clock.advance(60);
     assert_eq!(
-        introspect(&w, &c, &token).await.json,
+        w.introspect(&c, &token).await.json,
         json!({"active": false})
     );
     clock.advance(-60);
 
-    assert_eq!(revoke(&w, &c, &token).await.status, 200);
+    assert_eq!(w.revoke(&c, &token).await.status, 200);
     assert_eq!(
-        introspect(&w, &c, &token).await.json,
+        w.introspect(&c, &token).await.json,
         json!({"active": false})
     );
 }
@@ -176,7 +154,7 @@ async fn introspection_and_revocation_authenticate_the_caller() {
         )
         .await
         .assert_error(400, "invalid_request");
-        let r = w.send(w.http.get(w.url(path))).await;
+        let r = w.get(path).await;
         assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     }
 }
@@ -186,28 +164,8 @@ async fn format_follows_api_unless_the_client_sets_one() {
     let mut w = Writ::new();
     let plain = w.client(&[]);
     let jwt_client = w.client(&["--format", "jwt"]);
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://o/",
-        "--format",
-        "opaque",
-        "--scope",
-        "r",
-    ]);
-    for c in [&plain, &jwt_client] {
-        w.cli(&[
-            "grant",
-            "create",
-            "--client",
-            &c.id,
-            "--api",
-            "https://o/",
-            "--scope",
-            "r",
-        ]);
-    }
+    w.api_granted_to(&plain, "https://o/", "r", &["--format", "opaque"]);
+    w.grant(&jwt_client, "https://o/", "r");
     w.start().await;
     let is_opaque = |r: &Reply| r.access_token().starts_with("writ_at_");
     assert!(!is_opaque(&w.token(&plain, "").await));
@@ -243,7 +201,7 @@ async fn opaque_tokens_survive_a_restart() {
     w.server.take().unwrap().shutdown().await.unwrap();
     w.start().await;
     for t in &tokens {
-        assert_eq!(introspect(&w, &c, t).await.json["active"], true);
+        assert_eq!(w.introspect(&c, t).await.json["active"], true);
     }
 }
 
@@ -252,9 +210,8 @@ async fn concurrent_opaque_requests_all_get_durable_tokens() {
     let mut w = Writ::new();
     let c = w.client(&["--format", "opaque"]);
     // 200 at once from one client is past the default per-client burst.
-    let config = w.config_with_file("[limits]\nenabled = false\n");
-    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
-        .await;
+    let config = w.config_with_file(NO_LIMITS);
+    w.start_configured(config).await;
     let w = std::sync::Arc::new(w);
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -271,7 +228,7 @@ async fn concurrent_opaque_requests_all_get_durable_tokens() {
     tokens.dedup();
     assert_eq!(tokens.len(), 200);
     for t in tokens.iter().step_by(10) {
-        assert_eq!(introspect(&w, &c, t).await.json["active"], true);
+        assert_eq!(w.introspect(&c, t).await.json["active"], true);
     }
 }
 
@@ -282,11 +239,7 @@ async fn secret_rotation_with_overlap_and_usage() {
     w.start().await;
     assert_eq!(w.token(&old, "").await.status, 200);
 
-    let rotated = w.cli(&["client", "rotate-secret", &old.id, "--overlap", "1h"]);
-    let new = Creds {
-        id: old.id.clone(),
-        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
-    };
+    let new = w.rotate_secret(&old, &["--overlap", "1h"]);
     eventually(LIMIT, || async { w.token(&new, "").await.status == 200 }).await;
     assert_eq!(
         w.token(&old, "").await.status,
@@ -346,12 +299,7 @@ async fn next_key_is_published_before_it_signs_and_rotation_promotes_it() {
     let next = kid_in("next", &keys).unwrap();
     let jwks = w.jwks().await.to_string();
     assert!(jwks.contains(&active) && jwks.contains(&next));
-    let signed_by = |r: Reply| {
-        jsonwebtoken::decode_header(r.access_token())
-            .unwrap()
-            .kid
-            .unwrap()
-    };
+    let signed_by = |r: Reply| kid_of(r.access_token());
     assert_eq!(signed_by(w.token(&c, "").await), active);
 
     let rotated = w.cli(&["key", "rotate"]);
@@ -373,11 +321,10 @@ async fn keys_rotate_on_schedule() {
     let config = w.config_with_file("[keys]\nrotate_every = \"1h\"\n");
     let clock = std::sync::Arc::new(writ::clock::FixedClock::new(NOW));
     w.start_with(config, clock.clone()).await;
-    let kid = |t: String| jsonwebtoken::decode_header(&t).unwrap().kid.unwrap();
-    let first = kid(w.token(&c, "").await.access_token().to_owned());
+    let first = kid_of(w.token(&c, "").await.access_token());
     clock.advance(3601);
     eventually(Duration::from_secs(5), || async {
-        kid(w.token(&c, "").await.access_token().to_owned()) != first
+        kid_of(w.token(&c, "").await.access_token()) != first
     })
     .await;
 }

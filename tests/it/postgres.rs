@@ -4,28 +4,23 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{eventually, writ_command, Creds, Process, Writ};
-use crate::pg::{PgDb, MASTER_KEY};
+use crate::harness::{eventually, kid_of, run_writ, writ_command, Process, Writ};
+use crate::pg::PgDb;
 
 const LIMIT: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_requires_the_shared_master_key() {
     let db = PgDb::create().await;
-    let out = writ_command()
-        .args(["client", "list", "--database", &db.url])
-        .output()
-        .unwrap();
+    let out = run_writ(writ_command().args(["client", "list", "--database", &db.url]));
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("WRIT_MASTER_KEY must be set with PostgreSQL"),
         "{err}"
     );
-    let out = writ_command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
-        .output()
-        .unwrap();
+    let out =
+        run_writ(writ_command().args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url]));
     assert!(!out.status.success());
 }
 
@@ -38,105 +33,65 @@ async fn postgres_issues_introspects_and_revokes_both_formats() {
     w.start().await;
     for c in [&opaque, &jwt] {
         let token = w.token(c, "scope=read").await.access_token().to_owned();
-        let body = |t: &str| format!("client_id={}&client_secret={}&token={t}", c.id, c.secret);
-        let i = w.post_form("/oauth/introspect", &body(&token)).await;
+        let i = w.introspect(c, &token).await;
         assert_eq!(
             (i.json["active"].clone(), i.json["scope"].clone()),
             (json!(true), json!("read"))
         );
-        assert_eq!(
-            w.post_form("/oauth/revoke", &body(&token)).await.status,
-            200
-        );
-        let i = w.post_form("/oauth/introspect", &body(&token)).await;
+        assert_eq!(w.revoke(c, &token).await.status, 200);
+        let i = w.introspect(c, &token).await;
         assert_eq!(i.json, json!({"active": false}));
     }
     w.server.take().unwrap().shutdown().await.unwrap();
 }
 
 /// Nodes behind one load balancer share the issuer and the master key.
-fn node(db: &PgDb) -> Process {
-    Process::spawn_on(
-        &db.url,
-        &["--issuer", "https://auth.example.test"],
-        &[("WRIT_MASTER_KEY", MASTER_KEY)],
-    )
-}
-
-async fn token(http: &reqwest::Client, base: &str, c: &Creds) -> (u16, serde_json::Value) {
-    let r = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
-}
-
-async fn introspect(http: &reqwest::Client, base: &str, c: &Creds, t: &str) -> serde_json::Value {
-    http.post(format!("{base}/oauth/introspect"))
-        .basic_auth(&c.id, Some(&c.secret))
-        .form(&[("token", t)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+fn node(w: &Writ) -> Process {
+    w.spawn(&["--issuer", "https://auth.example.test"], &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_database_behave_as_one() {
     let db = PgDb::create().await;
     let w = Writ::on_postgres(&db.url);
-    let a = node(&db);
-    let b = node(&db);
-    let http = reqwest::Client::new();
+    let (a, b) = (node(&w), node(&w));
+    let (a, b) = (a.remote(), b.remote());
     let c = w.client(&["--format", "opaque"]);
     let j = w.client(&[]);
 
     // Created through the CLI: usable on both nodes.
-    for base in [&a.base, &b.base] {
-        eventually(LIMIT, || async { token(&http, base, &c).await.0 == 200 }).await;
+    for node in [&a, &b] {
+        eventually(LIMIT, || async {
+            node.request_token(&c).await.status == 200
+        })
+        .await;
     }
     // A token from one node introspects and revokes on the other.
     for creds in [&c, &j] {
-        let t = token(&http, &a.base, creds).await.1["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let seen = introspect(&http, &b.base, creds, &t).await;
+        let t = a.request_token(creds).await.access_token().to_owned();
+        let seen = b.introspect(creds, &t).await.json;
         assert_eq!(seen["active"], true, "{seen}");
-        let r = http
-            .post(format!("{}/oauth/revoke", b.base))
-            .basic_auth(&creds.id, Some(&creds.secret))
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(
-            introspect(&http, &a.base, creds, &t).await,
-            json!({"active": false})
-        );
+        assert_eq!(b.revoke(creds, &t).await.status, 200);
+        assert_eq!(a.introspect(creds, &t).await.json, json!({"active": false}));
     }
 
     // A disabled client stops working on every node within 2 s.
     w.cli(&["client", "disable", &c.id]);
-    for base in [&a.base, &b.base] {
-        let took = eventually(LIMIT, || async { token(&http, base, &c).await.0 == 401 }).await;
-        println!("disable reached {base} after {took:?}");
+    for node in [&a, &b] {
+        let took = eventually(LIMIT, || async {
+            node.request_token(&c).await.status == 401
+        })
+        .await;
+        println!("disable reached {} after {took:?}", node.base);
     }
     // A rotated secret, likewise.
-    let rotated = w.cli(&["client", "rotate-secret", &j.id, "--overlap", "0"]);
-    let j2 = Creds {
-        id: j.id.clone(),
-        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
-    };
-    for base in [&a.base, &b.base] {
-        eventually(LIMIT, || async { token(&http, base, &j).await.0 == 401 }).await;
-        assert_eq!(token(&http, base, &j2).await.0, 200);
+    let j2 = w.rotate_secret(&j, &["--overlap", "0"]);
+    for node in [&a, &b] {
+        eventually(LIMIT, || async {
+            node.request_token(&j).await.status == 401
+        })
+        .await;
+        assert_eq!(node.request_token(&j2).await.status, 200);
     }
 
     // A key rotation reaches every node's JWKS and signer within 2 s.
@@ -144,16 +99,12 @@ async fn two_nodes_on_one_database_behave_as_one() {
         .as_str()
         .unwrap()
         .to_owned();
-    for base in [&a.base, &b.base] {
+    for node in [&a, &b] {
         let took = eventually(LIMIT, || async {
-            let t = token(&http, base, &j2).await.1["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            jsonwebtoken::decode_header(&t).unwrap().kid.as_deref() == Some(activated.as_str())
+            kid_of(node.request_token(&j2).await.access_token()) == activated
         })
         .await;
-        println!("key rotation reached {base} after {took:?}");
+        println!("key rotation reached {} after {took:?}", node.base);
     }
 }
 
@@ -181,16 +132,9 @@ async fn database_outage_is_503_and_heals_by_itself() {
     r.assert_error(503, "temporarily_unavailable");
     // JWTs for cached clients are still issued: they need no database.
     assert_eq!(w.token(&jwt, "").await.status, 200);
-    let i = w
-        .post_form(
-            "/oauth/introspect",
-            &format!(
-                "client_id={}&client_secret={}&token={t}",
-                opaque.id, opaque.secret
-            ),
-        )
-        .await;
-    i.assert_error(503, "temporarily_unavailable");
+    w.introspect(&opaque, &t)
+        .await
+        .assert_error(503, "temporarily_unavailable");
 
     // Give it back: the node recovers without a restart.
     db.admin(&format!("GRANT CONNECT ON DATABASE {} TO {role}", db.name))
@@ -213,10 +157,6 @@ async fn read_only_database_is_503_for_writes_and_heals() {
     let jwt = w.client(&[]);
     w.start().await;
     let t = w.token(&opaque, "").await.access_token().to_owned();
-    let body = format!(
-        "client_id={}&client_secret={}&token={t}",
-        opaque.id, opaque.secret
-    );
     let read_only = |on: bool| {
         let db = &db;
         async move {
@@ -245,15 +185,15 @@ async fn read_only_database_is_503_for_writes_and_heals() {
     r.assert_error(503, "temporarily_unavailable");
     assert_eq!(w.token(&jwt, "").await.status, 200);
     eventually(Duration::from_secs(10), || async {
-        let i = w.post_form("/oauth/introspect", &body).await;
+        let i = w.introspect(&opaque, &t).await;
         i.status == 200 && i.json["active"] == true
     })
     .await;
-    w.post_form("/oauth/revoke", &body)
+    w.revoke(&opaque, &t)
         .await
         .assert_error(503, "temporarily_unavailable");
     assert_eq!(
-        w.post_form("/oauth/introspect", &body).await.json["active"],
+        w.introspect(&opaque, &t).await.json["active"],
         true,
         "the failed revocation changed nothing"
     );
@@ -263,10 +203,7 @@ async fn read_only_database_is_503_for_writes_and_heals() {
         w.token(&opaque, "").await.status == 200
     })
     .await;
-    assert_eq!(w.post_form("/oauth/revoke", &body).await.status, 200);
-    assert_eq!(
-        w.post_form("/oauth/introspect", &body).await.json["active"],
-        false
-    );
+    assert_eq!(w.revoke(&opaque, &t).await.status, 200);
+    assert_eq!(w.introspect(&opaque, &t).await.json["active"], false);
     w.server.take().unwrap().shutdown().await.unwrap();
 }

@@ -1,18 +1,10 @@
 //! The token endpoint's rules, over HTTP.
 
-use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{claims, Writ};
+use crate::harness::{basic, claims, Reply, Writ};
 
 const NOW: i64 = 1_800_000_000;
-
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6749_4_4_3_success_response_on_every_path() {
@@ -359,26 +351,12 @@ async fn rfc8707_audience_and_resource() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "x"]);
     let other = w.client(&[]);
-    w.cli(&[
-        "api",
-        "create",
-        "--identifier",
+    w.api_granted_to(
+        &c,
         "https://api.example.com/",
-        "--scope",
         "read:products write:products",
-        "--lifetime",
-        "600",
-    ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &c.id,
-        "--api",
-        "https://api.example.com/",
-        "--scope",
-        "read:products write:products",
-    ]);
+        &["--lifetime", "600"],
+    );
     w.start_fixed(NOW).await;
 
     for param in ["audience", "resource"] {
@@ -431,30 +409,12 @@ async fn lifetime_rules_and_validity_period() {
         "--max-lifetime",
         "900",
     ]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &short.id,
-        "--api",
-        "https://capped/",
-        "--scope",
-        "",
-    ]);
+    w.grant(&short, "https://capped/", "");
     let long = w.client(&["--lifetime", "5000"]);
-    w.cli(&[
-        "grant",
-        "create",
-        "--client",
-        &long.id,
-        "--api",
-        "https://capped/",
-        "--scope",
-        "",
-    ]);
+    w.grant(&long, "https://capped/", "");
     w.start_fixed(NOW).await;
 
-    let exp = |r: &crate::harness::Reply| {
+    let exp = |r: &Reply| {
         assert_eq!(
             r.json["expires"].as_i64().unwrap() - NOW,
             r.json["expires_in"].as_i64().unwrap()
@@ -624,14 +584,11 @@ async fn disabled_grant_is_unsupported_grant_type() {
     let mut w = Writ::new();
     let c = w.client(&[]);
     let config = w.config_with_file("[grant_types.client_credentials]\nenabled = false\n");
-    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
-        .await;
+    w.start_configured(config).await;
     let r = w.token(&c, "").await;
     r.assert_error(400, "unsupported_grant_type");
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    let meta = w
-        .send(w.http.get(w.url("/.well-known/oauth-authorization-server")))
-        .await;
+    let meta = w.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(meta.json["grant_types_supported"], json!([]));
 }
 
@@ -643,8 +600,7 @@ async fn refusals_before_the_body_still_reach_the_client() {
     let mut w = Writ::new();
     let c = w.client(&[]);
     let config = w.config_with_file("[limits]\nper_address = 1\nper_address_burst = 1\n");
-    w.start_with(config, std::sync::Arc::new(writ::clock::SystemClock))
-        .await;
+    w.start_configured(config).await;
     w.http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

@@ -1,0 +1,215 @@
+//! Limits: request rates per client and per address, the back-off after
+//! failed authentication, the size of parameters and scopes, and slow or
+//! greedy connections.
+//!
+//! The rate and back-off tests wait out a one-second window in real time
+//! (`WINDOW`).
+
+use std::time::Duration;
+
+use crate::harness::{eventually, try_send, Writ};
+
+/// A little over the one-second window the rate limits and the back-off
+/// refill in.
+const WINDOW: Duration = Duration::from_millis(1100);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_per_client_and_per_address() {
+    let mut w = Writ::new();
+    let a = w.client(&[]);
+    let b = w.client(&[]);
+    let config = w.config_with_file(
+        "[limits]\nper_client = 1\nper_client_burst = 3\nper_address = 1000\nper_address_burst = 1000\n",
+    );
+    w.start_configured(config).await;
+    for _ in 0..3 {
+        assert_eq!(w.token(&a, "").await.status, 200);
+    }
+    let r = w.token(&a, "").await;
+    r.assert_error(429, "slow_down");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("ratelimit-policy"), Some("\"client\";q=1;w=1"));
+    assert_eq!(r.header("ratelimit"), Some("\"client\";r=0;t=1"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // Another client is not affected, and the first recovers.
+    assert_eq!(w.token(&b, "").await.status, 200);
+    tokio::time::sleep(WINDOW).await;
+    assert_eq!(w.token(&a, "").await.status, 200);
+
+    // Per address: one budget for everything from 127.0.0.1.
+    let mut w = Writ::new();
+    let a = w.client(&[]);
+    let config = w.config_with_file("[limits]\nper_address = 1\nper_address_burst = 2\n");
+    w.start_configured(config).await;
+    assert_eq!(w.token(&a, "").await.status, 200);
+    assert_eq!(
+        w.send(w.http.post(w.url("/oauth/introspect"))).await.status,
+        400
+    );
+    let r = w.token(&a, "").await;
+    r.assert_error(429, "slow_down");
+    assert_eq!(r.header("ratelimit-policy"), Some("\"address\";q=1;w=1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_backs_off_per_client_and_address() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    // Behind a trusted proxy, X-Forwarded-For names the caller.
+    let config = w.config_with_file(
+        "[limits]\nfailures_before_backoff = 3\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    );
+    w.start_configured(config).await;
+    let from = |ip: &'static str, secret: &str| {
+        w.http
+            .post(w.url("/oauth/token"))
+            .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+            .basic_auth(&c.id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+    };
+    for _ in 0..3 {
+        w.send(from("198.51.100.7", "wrong"))
+            .await
+            .assert_error(401, "invalid_client");
+    }
+    // The guesser must wait, even with the right secret…
+    let r = w.send(from("198.51.100.7", &c.secret)).await;
+    r.assert_error(429, "slow_down");
+    assert!(r.header("retry-after").is_some());
+    // …but the real client elsewhere is not locked out.
+    assert_eq!(w.send(from("192.0.2.44", &c.secret)).await.status, 200);
+    // After the back-off the right secret works and clears the count.
+    tokio::time::sleep(WINDOW).await;
+    assert_eq!(w.send(from("198.51.100.7", &c.secret)).await.status, 200);
+    assert_eq!(w.send(from("198.51.100.7", "wrong")).await.status, 401);
+
+    // Failures are counted in the metrics: a registered client's under its
+    // id (a bounded top list), an id nobody registered never.
+    let guessed = w
+        .http
+        .post(w.url("/oauth/token"))
+        .header("x-forwarded-for", "192.0.2.99")
+        .basic_auth("nobody-registered-this", Some("x"))
+        .form(&[("grant_type", "client_credentials")]);
+    assert_eq!(w.send(guessed).await.status, 401);
+    let metrics = w.get("/metrics").await.text;
+    assert!(
+        metrics.contains("writ_authentication_failures_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("writ_rate_limited_total"));
+    assert!(
+        metrics.contains(&format!(
+            "writ_client_authentication_failures_total{{client_id=\"{}\"}}",
+            c.id
+        )),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("nobody-registered-this"));
+    assert!(metrics.contains(r#"writ_registry_lookups_total{result="miss"}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_on_parameters_and_scopes() {
+    let mut w = Writ::new();
+    let c = w.client(&["--scope", "a"]);
+    w.start().await;
+    let many: String = (0..100).map(|i| format!("&x{i}=1")).collect();
+    w.token(&c, &many[1..])
+        .await
+        .assert_error(400, "invalid_request");
+    let long = format!("scope={}", "a".repeat(20_000));
+    w.token(&c, &long)
+        .await
+        .assert_error(400, "invalid_request");
+    // 10,000 scopes do not fit in a parameter; 101 do, but are too many.
+    let scopes: Vec<String> = (0..10_000).map(|i| format!("s{i}")).collect();
+    w.token(&c, &format!("scope={}", scopes.join("+")))
+        .await
+        .assert_error(400, "invalid_request");
+    w.token(&c, &format!("scope={}", scopes[..101].join("+")))
+        .await
+        .assert_error(400, "invalid_scope");
+    // Still serving, and nothing changed.
+    assert_eq!(w.token(&c, "scope=a").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_big_heads_and_too_many_connections_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let config = w.config_with_file(
+        "[limits]\nmax_connections = 3\nrequest_timeout = \"1s\"\nmax_header_bytes = 8192\n",
+    );
+    w.start_configured(config).await;
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    // Reads until the server closes the connection (bounded by `limit`).
+    let closed_within = |mut s: tokio::net::TcpStream, limit: Duration| async move {
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        let result = tokio::time::timeout(limit, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        (result.is_ok(), String::from_utf8_lossy(&got).into_owned())
+    };
+
+    // A client that sends half its headers and stops is cut off.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (closed, _) = closed_within(slow, Duration::from_secs(5)).await;
+    assert!(closed, "a slow client was not cut off");
+
+    // A body that never arrives: 408.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant",
+    )
+    .await
+    .unwrap();
+    let (_, answer) = closed_within(slow, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A request head larger than allowed is refused.
+    let mut big = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = big.write_all(head.as_bytes()).await;
+    let (closed, answer) = closed_within(big, Duration::from_secs(5)).await;
+    assert!(closed && !answer.contains(" 200 "), "{answer}");
+
+    // Three connections held open; a fourth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    let extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (closed, answer) = closed_within(extra, Duration::from_secs(2)).await;
+    assert!(closed && answer.is_empty(), "{answer}");
+    drop(held);
+    // Slots come back when connections close.
+    let remote = w.remote();
+    eventually(Duration::from_secs(3), || async {
+        try_send(remote.token_request(&c))
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
+}
