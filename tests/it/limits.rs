@@ -2,16 +2,27 @@
 //! failed authentication, the size of parameters and scopes, and slow or
 //! greedy connections.
 //!
-//! The rate and back-off tests wait out a one-second window in real time
-//! (`WINDOW`).
+//! The rate and back-off tests run on a fixed clock and move it past the
+//! one-second window (`WINDOW`) instead of sleeping.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use writ::clock::FixedClock;
 
 use crate::harness::{eventually, try_send, Writ};
 
 /// A little over the one-second window the rate limits and the back-off
 /// refill in.
 const WINDOW: Duration = Duration::from_millis(1100);
+const NOW: i64 = 1_800_000_000;
+
+/// Starts `w` with `config` on a clock that only the test moves.
+async fn start_on_fixed_clock(w: &mut Writ, config: writ::config::Config) -> Arc<FixedClock> {
+    let clock = Arc::new(FixedClock::new(NOW));
+    w.start_with(config, clock.clone()).await;
+    clock
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_per_client_and_per_address() {
@@ -21,7 +32,7 @@ async fn rate_limits_per_client_and_per_address() {
     let config = w.config_with_file(
         "[limits]\nper_client = 1\nper_client_burst = 3\nper_address = 1000\nper_address_burst = 1000\n",
     );
-    w.start_configured(config).await;
+    let clock = start_on_fixed_clock(&mut w, config).await;
     for _ in 0..3 {
         assert_eq!(w.token(&a, "").await.status, 200);
     }
@@ -33,14 +44,15 @@ async fn rate_limits_per_client_and_per_address() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     // Another client is not affected, and the first recovers.
     assert_eq!(w.token(&b, "").await.status, 200);
-    tokio::time::sleep(WINDOW).await;
+    w.token(&a, "").await.assert_error(429, "slow_down");
+    clock.advance_by(WINDOW);
     assert_eq!(w.token(&a, "").await.status, 200);
 
     // Per address: one budget for everything from 127.0.0.1.
     let mut w = Writ::new();
     let a = w.client(&[]);
     let config = w.config_with_file("[limits]\nper_address = 1\nper_address_burst = 2\n");
-    w.start_configured(config).await;
+    start_on_fixed_clock(&mut w, config).await;
     assert_eq!(w.token(&a, "").await.status, 200);
     assert_eq!(
         w.send(w.http.post(w.url("/oauth/introspect"))).await.status,
@@ -59,7 +71,7 @@ async fn failed_authentication_backs_off_per_client_and_address() {
     let config = w.config_with_file(
         "[limits]\nfailures_before_backoff = 3\ntrusted_proxies = [\"127.0.0.1\"]\n",
     );
-    w.start_configured(config).await;
+    let clock = start_on_fixed_clock(&mut w, config).await;
     let from = |ip: &'static str, secret: &str| {
         w.http
             .post(w.url("/oauth/token"))
@@ -78,8 +90,12 @@ async fn failed_authentication_backs_off_per_client_and_address() {
     assert!(r.header("retry-after").is_some());
     // …but the real client elsewhere is not locked out.
     assert_eq!(w.send(from("192.0.2.44", &c.secret)).await.status, 200);
-    // After the back-off the right secret works and clears the count.
-    tokio::time::sleep(WINDOW).await;
+    // Still waiting until the clock moves; then the right secret works and
+    // clears the count.
+    w.send(from("198.51.100.7", &c.secret))
+        .await
+        .assert_error(429, "slow_down");
+    clock.advance_by(WINDOW);
     assert_eq!(w.send(from("198.51.100.7", &c.secret)).await.status, 200);
     assert_eq!(w.send(from("198.51.100.7", "wrong")).await.status, 401);
 
@@ -107,6 +123,30 @@ async fn failed_authentication_backs_off_per_client_and_address() {
     );
     assert!(!metrics.contains("nobody-registered-this"));
     assert!(metrics.contains(r#"writ_registry_lookups_total{result="miss"}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticated_request_spends_its_clients_budget_even_when_refused() {
+    let mut w = Writ::new();
+    let c = w.client(&["--scope", "read"]);
+    let config = w.config_with_file(
+        "[limits]\nper_client = 1\nper_client_burst = 2\nper_address = 1000\nper_address_burst = 1000\n",
+    );
+    start_on_fixed_clock(&mut w, config).await;
+    // Authenticated, then refused for the scope: each one still counts.
+    for _ in 0..2 {
+        w.token(&c, "scope=write")
+            .await
+            .assert_error(400, "invalid_scope");
+    }
+    for _ in 0..4 {
+        w.token(&c, "scope=write")
+            .await
+            .assert_error(429, "slow_down");
+    }
+    w.token(&c, "scope=read")
+        .await
+        .assert_error(429, "slow_down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,5 +187,5 @@ async fn wrong_master_key_is_a_clear_start_error() {
     )
     .unwrap();
     let err = w.serve_fails();
-    assert!(err.contains("could not be decrypted"), "{err}");
+    assert!(err.contains("master key is not this database's"), "{err}");
 }

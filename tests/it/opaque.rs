@@ -345,7 +345,7 @@ async fn tokens_of_a_disabled_or_deleted_client_introspect_inactive() {
     ];
     let active = |r: Reply| r.json["active"] == true;
     for (_, t) in &tokens {
-        assert!(active(introspect(&w, &rs, t).await));
+        assert!(active(w.introspect(&rs, t).await));
     }
     // A client disabled (say, because its secret leaked): its tokens stop.
     w.cli(&["client", "disable", &opaque.id]);
@@ -353,17 +353,17 @@ async fn tokens_of_a_disabled_or_deleted_client_introspect_inactive() {
     for (_, t) in &tokens {
         let t = t.clone();
         eventually(LIMIT, || async {
-            introspect(&w, &rs, &t).await.json == json!({"active": false})
+            w.introspect(&rs, &t).await.json == json!({"active": false})
         })
         .await;
     }
     // Enabled again, they come back; deleted, they are gone for good.
     w.cli(&["client", "enable", &opaque.id]);
     let t = tokens[0].1.clone();
-    eventually(LIMIT, || async { active(introspect(&w, &rs, &t).await) }).await;
+    eventually(LIMIT, || async { active(w.introspect(&rs, &t).await) }).await;
     w.cli(&["client", "delete", &opaque.id]);
     eventually(LIMIT, || async {
-        introspect(&w, &rs, &t).await.json == json!({"active": false})
+        w.introspect(&rs, &t).await.json == json!({"active": false})
     })
     .await;
 }
