@@ -2,6 +2,8 @@
 //!
 //! Dependencies point one way: `http` → `oauth` → `token` / `keys` / `registry` → `store`.
 
+/// Management operations and their rules, shared by every front door.
+pub mod admin;
 /// The command line: `serve` and the management subcommands.
 pub mod cli;
 /// Time as a value: the system clock, or a fixed one in tests.
