@@ -49,6 +49,19 @@ struct Global {
     /// Print one JSON object or array on stdout
     #[arg(long, global = true)]
     json: bool,
+    /// Log format, text or json (overrides `log_format` in the file)
+    #[arg(long, global = true, env = "WRIT_LOG_FORMAT", hide = true)]
+    log_format: Option<String>,
+    /// Master key, base64 of 32 bytes. Meant for the environment: a flag
+    /// would show in the process list.
+    #[arg(
+        long,
+        global = true,
+        env = "WRIT_MASTER_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    master_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -338,6 +351,8 @@ fn overrides(cli: &Cli) -> Overrides {
     let mut overrides = Overrides {
         config: global.config.clone(),
         database: global.database.clone(),
+        log_format: global.log_format.clone(),
+        master_key: global.master_key.clone(),
         ..Default::default()
     };
     if let Command::Serve(args) = &cli.command {
