@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -189,6 +190,10 @@ pub struct Overrides {
     pub issuer: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `text` or `json`, checked here so the message names `WRIT_LOG_FORMAT`.
+    pub log_format: Option<String>,
+    /// `WRIT_MASTER_KEY`; empty counts as unset.
+    pub master_key: Option<String>,
 }
 
 impl Config {
@@ -201,150 +206,34 @@ impl Config {
     }
 
     /// Checks and merges a parsed file with the flags: every value is
-    /// validated here, so a bad one stops the server at start.
-    pub fn from_parts(file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let defaults = Config::default();
-        let listen = overrides.listen.clone().or(file.listen);
-        let listen = match listen {
-            Some(text) => text.parse().map_err(|e: std::net::AddrParseError| {
-                ConfigError::Invalid("listen address", text.clone(), e.to_string())
-            })?,
-            None => defaults.listen,
-        };
-        let issuer = overrides.issuer.clone().or(file.issuer);
-        if let Some(issuer) = &issuer {
-            validate_issuer(issuer)?;
-        }
-        let token_lifetime = file.token_lifetime.unwrap_or(defaults.token_lifetime);
-        if token_lifetime == 0 {
-            return Err(ConfigError::Invalid(
-                "token_lifetime",
-                "0".into(),
-                "must be a positive number of seconds".into(),
-            ));
-        }
-        let rotate_every = match file.keys.and_then(|k| k.rotate_every) {
-            None => None,
-            Some(text) => match humantime::parse_duration(&text) {
-                Ok(d) if d.as_secs() >= 60 => Some(d),
-                Ok(_) => {
-                    return Err(ConfigError::Invalid(
-                        "keys.rotate_every",
-                        text,
-                        "must be at least one minute".into(),
-                    ))
-                }
-                Err(e) => {
-                    return Err(ConfigError::Invalid(
-                        "keys.rotate_every",
-                        text,
-                        e.to_string(),
-                    ))
-                }
-            },
-        };
-        let opaque_max_batch = file
-            .opaque_tokens
-            .and_then(|o| o.max_batch)
-            .unwrap_or(defaults.opaque_max_batch);
-        if opaque_max_batch == 0 {
-            return Err(ConfigError::Invalid(
-                "opaque_tokens.max_batch",
-                "0".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        let tls = match (
-            overrides.tls_cert.clone().or(file.tls_cert),
-            overrides.tls_key.clone().or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some(Tls { cert, key }),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid(
-                    "TLS settings",
-                    "tls_cert/tls_key".into(),
-                    "give both the certificate and the key, or neither".into(),
-                ))
-            }
-        };
-        let limits = match file.limits {
-            None => LimitsConfig::default(),
-            Some(l) => {
-                let d = LimitsConfig::default();
-                let mut proxies = Vec::new();
-                for p in l.trusted_proxies.unwrap_or_default() {
-                    let net = p
-                        .parse::<ipnet::IpNet>()
-                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            ConfigError::Invalid(
-                                "limits.trusted_proxies entry",
-                                p.clone(),
-                                "an IP address or CIDR".into(),
-                            )
-                        })?;
-                    proxies.push(net);
-                }
-                LimitsConfig {
-                    enabled: l.enabled.unwrap_or(d.enabled),
-                    per_address: l.per_address.unwrap_or(d.per_address),
-                    per_address_burst: l.per_address_burst.unwrap_or(d.per_address_burst),
-                    per_client: l.per_client.unwrap_or(d.per_client),
-                    per_client_burst: l.per_client_burst.unwrap_or(d.per_client_burst),
-                    failures_before_backoff: l
-                        .failures_before_backoff
-                        .unwrap_or(d.failures_before_backoff)
-                        .max(1),
-                    trusted_proxies: proxies,
-                    max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
-                    request_timeout: match l.request_timeout {
-                        None => d.request_timeout,
-                        Some(t) => humantime::parse_duration(&t).map_err(|e| {
-                            ConfigError::Invalid("limits.request_timeout", t.clone(), e.to_string())
-                        })?,
-                    },
-                    // hyper needs room for at least one read buffer.
-                    max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
-                }
-            }
-        };
-        let log_format = std::env::var("WRIT_LOG_FORMAT")
-            .ok()
-            .map(|v| match v.as_str() {
-                "json" => Ok(LogFormat::Json),
-                "text" => Ok(LogFormat::Text),
-                _ => Err(ConfigError::Invalid(
-                    "WRIT_LOG_FORMAT",
-                    v.clone(),
-                    "use text or json".into(),
-                )),
-            })
-            .transpose()?
-            .or(file.log_format)
-            .unwrap_or_default();
+    /// validated here, so a bad one stops the server at start. Sections are
+    /// checked in this order, so the first bad one is the one reported.
+    pub fn from_parts(file: FileConfig, flags: &Overrides) -> Result<Self, ConfigError> {
+        let listen = listen(flags.listen.clone().or(file.listen))?;
+        let issuer = issuer(flags.issuer.clone().or(file.issuer))?;
+        let token_lifetime = token_lifetime(file.token_lifetime)?;
+        let rotate_every = rotate_every(file.keys.unwrap_or_default())?;
+        let opaque_max_batch = opaque_max_batch(file.opaque_tokens.unwrap_or_default())?;
+        let tls = tls(
+            flags.tls_cert.clone().or(file.tls_cert),
+            flags.tls_key.clone().or(file.tls_key),
+        )?;
+        let limits = limits(file.limits.unwrap_or_default())?;
+        let log_format = log_format(flags.log_format.as_deref(), file.log_format)?;
         Ok(Self {
-            log_format,
-            limits,
-            tls,
-            rotate_every,
-            opaque_max_batch,
             listen,
-            database: overrides
-                .database
-                .clone()
-                .or(file.database)
-                .unwrap_or(defaults.database),
+            database: (flags.database.clone().or(file.database))
+                .unwrap_or_else(|| DEFAULT_DATABASE.into()),
             issuer,
             default_audience: file.default_audience,
             token_lifetime,
-            client_credentials_enabled: file
-                .grant_types
-                .and_then(|g| g.client_credentials)
-                .is_none_or(|t| t.enabled),
-            master_key: std::env::var("WRIT_MASTER_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
+            client_credentials_enabled: client_credentials_enabled(file.grant_types),
+            master_key: flags.master_key.clone().filter(|k| !k.is_empty()),
+            rotate_every,
+            opaque_max_batch,
+            tls,
+            limits,
+            log_format,
         })
     }
 
@@ -360,6 +249,22 @@ impl Config {
     }
 }
 
+fn listen(text: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LISTEN.parse().expect("valid default"));
+    };
+    text.parse().map_err(|e: std::net::AddrParseError| {
+        ConfigError::Invalid("listen address", text.clone(), e.to_string())
+    })
+}
+
+fn issuer(issuer: Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(issuer) = &issuer {
+        validate_issuer(issuer)?;
+    }
+    Ok(issuer)
+}
+
 /// RFC 8414 §2: the issuer is an https URL (http tolerated for local use)
 /// with no query or fragment.
 fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
@@ -372,6 +277,130 @@ fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
         return Err(bad("must not have a query or fragment (RFC 8414 §2)"));
     }
     Ok(())
+}
+
+fn token_lifetime(seconds: Option<u64>) -> Result<u64, ConfigError> {
+    match seconds.unwrap_or(DEFAULT_TOKEN_LIFETIME) {
+        0 => Err(ConfigError::Invalid(
+            "token_lifetime",
+            "0".into(),
+            "must be a positive number of seconds".into(),
+        )),
+        seconds => Ok(seconds),
+    }
+}
+
+/// `[grant_types]`: a grant is on unless switched off.
+fn client_credentials_enabled(section: Option<GrantTypes>) -> bool {
+    section
+        .and_then(|g| g.client_credentials)
+        .is_none_or(|t| t.enabled)
+}
+
+/// `[keys]`: rotation more often than once a minute is a mistake.
+fn rotate_every(section: KeysSection) -> Result<Option<Duration>, ConfigError> {
+    let Some(text) = section.rotate_every else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(&text) {
+        Ok(d) if d.as_secs() >= 60 => Ok(Some(d)),
+        Ok(_) => Err(ConfigError::Invalid(
+            "keys.rotate_every",
+            text,
+            "must be at least one minute".into(),
+        )),
+        Err(e) => Err(ConfigError::Invalid(
+            "keys.rotate_every",
+            text,
+            e.to_string(),
+        )),
+    }
+}
+
+/// `[opaque_tokens]`
+fn opaque_max_batch(section: OpaqueSection) -> Result<usize, ConfigError> {
+    match section.max_batch.unwrap_or(DEFAULT_OPAQUE_MAX_BATCH) {
+        0 => Err(ConfigError::Invalid(
+            "opaque_tokens.max_batch",
+            "0".into(),
+            "must be at least 1".into(),
+        )),
+        n => Ok(n),
+    }
+}
+
+fn tls(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<Tls>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(Tls { cert, key })),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::Invalid(
+            "TLS settings",
+            "tls_cert/tls_key".into(),
+            "give both the certificate and the key, or neither".into(),
+        )),
+    }
+}
+
+/// `[limits]`, each key defaulting on its own. Counts of at least one, so
+/// that no setting locks everyone out.
+fn limits(l: LimitsSection) -> Result<LimitsConfig, ConfigError> {
+    let d = LimitsConfig::default();
+    Ok(LimitsConfig {
+        enabled: l.enabled.unwrap_or(d.enabled),
+        per_address: l.per_address.unwrap_or(d.per_address),
+        per_address_burst: l.per_address_burst.unwrap_or(d.per_address_burst),
+        per_client: l.per_client.unwrap_or(d.per_client),
+        per_client_burst: l.per_client_burst.unwrap_or(d.per_client_burst),
+        failures_before_backoff: l
+            .failures_before_backoff
+            .unwrap_or(d.failures_before_backoff)
+            .max(1),
+        trusted_proxies: trusted_proxies(l.trusted_proxies.unwrap_or_default())?,
+        max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+        request_timeout: match l.request_timeout {
+            None => d.request_timeout,
+            Some(t) => humantime::parse_duration(&t).map_err(|e| {
+                ConfigError::Invalid("limits.request_timeout", t.clone(), e.to_string())
+            })?,
+        },
+        // hyper needs room for at least one read buffer.
+        max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
+    })
+}
+
+/// CIDRs, or bare addresses (one host each).
+fn trusted_proxies(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    entries
+        .into_iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(
+                        "limits.trusted_proxies entry",
+                        p,
+                        "an IP address or CIDR".into(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `WRIT_LOG_FORMAT` (or its flag) wins over `log_format` in the file.
+fn log_format(env: Option<&str>, file: Option<LogFormat>) -> Result<LogFormat, ConfigError> {
+    let env = match env {
+        None => None,
+        Some("json") => Some(LogFormat::Json),
+        Some("text") => Some(LogFormat::Text),
+        Some(other) => {
+            return Err(ConfigError::Invalid(
+                "WRIT_LOG_FORMAT",
+                other.into(),
+                "use text or json".into(),
+            ))
+        }
+    };
+    Ok(env.or(file).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -457,6 +486,47 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.tls.unwrap().key, std::path::PathBuf::from("k.pem"));
+    }
+
+    #[test]
+    fn log_format_from_the_environment_wins_over_the_file() {
+        let file = Config::parse_file("log_format = \"json\"\n").unwrap();
+        let config = Config::from_parts(file, &Overrides::default()).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        let file = Config::parse_file("log_format = \"json\"\n").unwrap();
+        let overrides = Overrides {
+            log_format: Some("text".into()),
+            ..Default::default()
+        };
+        let config = Config::from_parts(file, &overrides).unwrap();
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn unknown_log_format_names_the_variable() {
+        let err = Config::resolve(&Overrides {
+            log_format: Some("xml".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid WRIT_LOG_FORMAT 'xml': use text or json"
+        );
+    }
+
+    #[test]
+    fn empty_master_key_counts_as_unset() {
+        let with = |key: &str| {
+            Config::resolve(&Overrides {
+                master_key: Some(key.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .master_key
+        };
+        assert_eq!(with(""), None);
+        assert_eq!(with("a2V5").as_deref(), Some("a2V5"));
     }
 
     #[test]

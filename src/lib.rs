@@ -5,6 +5,8 @@
 //!
 //! `cli` / `server` → `http` → `oauth` → `token` → `registry` → `keys` → `store`
 
+/// Management operations and their rules, shared by every front door.
+pub mod admin;
 /// The command line: `serve` and the management subcommands.
 pub mod cli;
 /// Time as a value: the system clock, or a fixed one in tests.

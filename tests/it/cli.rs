@@ -268,3 +268,23 @@ fn grants_and_apis_round_trip() {
     w.cli(&["api", "delete", "https://orders/"]);
     w.cli_err(&["api", "show", "https://orders/"]);
 }
+
+#[test]
+fn master_key_is_never_shown_in_help() {
+    let key = crate::pg::MASTER_KEY;
+    for args in [
+        &["--help"][..],
+        &["client", "list", "--help"],
+        &["serve", "--help"],
+    ] {
+        let out = writ_command()
+            .args(args)
+            .env("WRIT_MASTER_KEY", key)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(!help.contains(key), "{args:?}: {help}");
+        assert!(!help.contains("WRIT_MASTER_KEY"), "{args:?}: {help}");
+    }
+}
