@@ -388,7 +388,10 @@ fn apply_limits(
     builder
         .http1()
         .header_read_timeout(limits.request_timeout)
-        .max_buf_size(limits.max_header_bytes);
+        .max_buf_size(limits.max_header_bytes)
+        // A client that sends its request and then shuts down its sending
+        // side (TCP half-close) still waits for the answer: write it.
+        .half_close(true);
     builder
         .http2()
         .max_header_list_size(limits.max_header_bytes as u32)

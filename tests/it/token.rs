@@ -636,3 +636,40 @@ async fn refusals_before_the_body_still_reach_the_client() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_after_its_request_gets_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start_fixed(NOW).await;
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        c.id, c.secret
+    );
+    // Some tools and proxies send the whole request, then shut down their
+    // sending side (a TCP half-close) and wait for the answer.
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(request.as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered in time")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        let token = answer.split("\"access_token\":\"").nth(1).unwrap();
+        crate::harness::transcript::secret(token.split('"').next().unwrap());
+    }
+}
