@@ -53,6 +53,10 @@ pub struct LimitsConfig {
     pub per_address_burst: u32,
     pub per_client: u32,
     pub per_client_burst: u32,
+    /// Introspection and revocation per authenticated client: resource
+    /// servers call on every API request, so `None` (the default) leaves
+    /// them to the address budget alone.
+    pub per_client_introspection: Option<(u32, u32)>,
     /// Failed authentications of one client id from one address before it
     /// must wait (1 s, doubling to a minute).
     pub failures_before_backoff: u32,
@@ -76,6 +80,7 @@ impl Default for LimitsConfig {
             per_address_burst: 2000,
             per_client: 100,
             per_client_burst: 200,
+            per_client_introspection: None,
             failures_before_backoff: 5,
             trusted_proxies: Vec::new(),
             max_connections: 10_000,
@@ -138,6 +143,8 @@ pub struct LimitsSection {
     pub per_address_burst: Option<u32>,
     pub per_client: Option<u32>,
     pub per_client_burst: Option<u32>,
+    pub per_client_introspection: Option<u32>,
+    pub per_client_introspection_burst: Option<u32>,
     pub failures_before_backoff: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
@@ -351,6 +358,9 @@ fn limits(l: LimitsSection) -> Result<LimitsConfig, ConfigError> {
         per_address_burst: l.per_address_burst.unwrap_or(d.per_address_burst),
         per_client: l.per_client.unwrap_or(d.per_client),
         per_client_burst: l.per_client_burst.unwrap_or(d.per_client_burst),
+        per_client_introspection: l
+            .per_client_introspection
+            .map(|rate| (rate, l.per_client_introspection_burst.unwrap_or(2 * rate))),
         failures_before_backoff: l
             .failures_before_backoff
             .unwrap_or(d.failures_before_backoff)

@@ -46,6 +46,8 @@ pub struct Limits {
     config: LimitsConfig,
     by_address: Keyed<IpAddr>,
     by_client: Keyed<String>,
+    /// Introspection and revocation, when configured.
+    by_introspector: Option<Keyed<String>>,
     failures: Mutex<HashMap<(String, IpAddr), Failures>>,
     /// How many pairs `failures` holds, kept under its lock, so that the
     /// usual request (no failures anywhere) takes no lock and no allocation.
@@ -53,6 +55,17 @@ pub struct Limits {
     clock: LimitClock,
     address_policy: String,
     client_policy: String,
+    introspection_policy: String,
+}
+
+/// Which of an authenticated client's budgets a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Token requests.
+    Tokens,
+    /// Introspection and revocation, which resource servers make on every
+    /// API call.
+    Introspection,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,12 +96,19 @@ impl Limits {
                 Default::default(),
                 clock.clone(),
             ),
+            by_introspector: config.per_client_introspection.map(|(rate, burst)| {
+                RateLimiter::new(quota(rate, burst), Default::default(), clock.clone())
+            }),
             failures: Mutex::new(HashMap::new()),
             tracked: AtomicUsize::new(0),
             clock,
             // draft-ietf-httpapi-ratelimit-headers: quota per 1 s window.
             address_policy: format!("\"address\";q={};w=1", config.per_address),
             client_policy: format!("\"client\";q={};w=1", config.per_client),
+            introspection_policy: format!(
+                "\"introspection\";q={};w=1",
+                config.per_client_introspection.map_or(0, |(rate, _)| rate)
+            ),
             config,
         }
     }
@@ -133,16 +153,23 @@ impl Limits {
 
     /// After authentication, so nobody can spend a client's budget without
     /// its secret.
-    pub fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
+    pub fn check_client(&self, client_id: &str, budget: Budget) -> Result<(), OAuthError> {
         if !self.config.enabled {
             return Ok(());
         }
-        self.by_client
+        let (limiter, policy) = match budget {
+            Budget::Tokens => (&self.by_client, &self.client_policy),
+            Budget::Introspection => match &self.by_introspector {
+                Some(limiter) => (limiter, &self.introspection_policy),
+                None => return Ok(()),
+            },
+        };
+        limiter
             .check_key(&client_id.to_owned())
             .map_err(|not_until| {
                 self.limited(
                     not_until.wait_time_from(governor::clock::Clock::now(&self.clock)),
-                    &self.client_policy,
+                    policy,
                 )
             })
     }
@@ -223,6 +250,9 @@ impl Limits {
     pub fn prune(&self) {
         self.by_address.retain_recent();
         self.by_client.retain_recent();
+        if let Some(limiter) = &self.by_introspector {
+            limiter.retain_recent();
+        }
         let now = self.now();
         let mut failures = self.failures.lock().expect("not poisoned");
         failures.retain(|_, f| now.saturating_sub(f.last) < FAILURE_MEMORY);

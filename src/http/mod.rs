@@ -32,6 +32,7 @@ use crate::oauth::{ErrorCode, OAuthError, Refusal};
 use crate::registry::{Client, Registry};
 use crate::store::Store;
 use crate::token::{TokenInfo, Tokens};
+use limits::Budget;
 
 /// What every handler shares. axum clones the state for every request, so it
 /// is one `Arc` (an HMAC key clone alone copies hash contexts).
@@ -252,6 +253,7 @@ impl Shared {
         source: IpAddr,
         registry: &'r Registry,
         now: i64,
+        budget: Budget,
     ) -> Result<Authenticated<'r>, OAuthError> {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
@@ -270,7 +272,7 @@ impl Shared {
             Ok(who) => {
                 registry_lookup(true);
                 self.limits.record_success(id, source);
-                self.limits.check_client(&who.client.id)?;
+                self.limits.check_client(&who.client.id, budget)?;
                 self.record_use(&who, now);
                 Ok(who)
             }
@@ -295,7 +297,8 @@ impl Shared {
             params.get("client_id").map(str::to_owned),
             params.get("client_secret").map(str::to_owned),
         )?;
-        let caller = self.authenticate(&credentials, source, registry, now)?;
+        let caller =
+            self.authenticate(&credentials, source, registry, now, Budget::Introspection)?;
         let raw = token_param(&params)?;
         let token = self.tokens.lookup(raw, registry, now).await?;
         Ok((caller.client, token))

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::error::{render, Dialect};
+use super::limits::Budget;
 use super::{oauth_json, read_params, request_id, AppState};
 use crate::oauth::client_credentials::{authorize, check_grant_type, Authorized};
 use crate::oauth::request::TokenRequest;
@@ -101,7 +102,7 @@ async fn respond(
     //    the client's budget
     let registry = state.registry.load();
     let now = state.clock.now();
-    let authenticated = state.authenticate(&credentials, source, &registry, now)?;
+    let authenticated = state.authenticate(&credentials, source, &registry, now, Budget::Tokens)?;
     // 6–9. the grant's checks: client, audience, scope, lifetime
     let Authorized { grant, grant_type } = authorize(
         &registry,

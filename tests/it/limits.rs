@@ -150,6 +150,38 @@ async fn an_authenticated_request_spends_its_clients_budget_even_when_refused() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_has_its_own_budget_and_none_by_default() {
+    let limits = "[limits]\nper_client = 1\nper_client_burst = 2\nper_address = 1000\nper_address_burst = 1000\n";
+    // A resource server introspects on every API call: the token budget
+    // does not apply to it.
+    let mut w = Writ::new();
+    let rs = w.client(&["--scope", "writ:introspect"]);
+    let config = w.config_with_file(limits);
+    start_on_fixed_clock(&mut w, config).await;
+    for _ in 0..20 {
+        assert_eq!(w.introspect(&rs, "writ_at_unknown").await.status, 200);
+        assert_eq!(w.revoke(&rs, "writ_at_unknown").await.status, 200);
+    }
+    // Its own budget, when one is set.
+    let mut w = Writ::new();
+    let rs = w.client(&["--scope", "writ:introspect"]);
+    let config = w.config_with_file(&format!(
+        "{limits}per_client_introspection = 1\nper_client_introspection_burst = 2\n"
+    ));
+    let clock = start_on_fixed_clock(&mut w, config).await;
+    assert_eq!(w.introspect(&rs, "x").await.status, 200);
+    assert_eq!(w.revoke(&rs, "x").await.status, 200);
+    let r = w.introspect(&rs, "x").await;
+    r.assert_error(429, "slow_down");
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"introspection\";q=1;w=1")
+    );
+    clock.advance_by(WINDOW);
+    assert_eq!(w.introspect(&rs, "x").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_on_parameters_and_scopes() {
     let mut w = Writ::new();
     let c = w.client(&["--scope", "a"]);
