@@ -40,7 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 struct Global {
-    /// Database URL: sqlite://PATH
+    /// Database URL: sqlite://PATH (the default, sqlite://writ.db) or
+    /// postgres://USER@HOST/DATABASE
     #[arg(long, global = true, env = "WRIT_DATABASE_URL")]
     database: Option<String>,
     /// TOML configuration file
@@ -96,6 +97,10 @@ struct ServeArgs {
     /// Serve HTTPS: private key (PEM)
     #[arg(long, env = "WRIT_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The global `--json` does nothing for `serve`: declared here, hidden,
+    /// so that serve's help does not offer it, and refused if given.
+    #[arg(long, hide = true)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,13 +127,18 @@ enum ClientCommand {
         overlap: Duration,
     },
     /// Revoke one secret at once (ids are listed by `client show`)
-    RevokeSecret { id: String, secret_id: i64 },
+    RevokeSecret {
+        id: String,
+        /// The secret's id, from `client show`
+        secret_id: i64,
+    },
 }
 
 // No doc comments on these argument structs: the subcommand's help text
 // comes from its variant above.
 #[derive(Debug, Args)]
 struct ClientCreateArgs {
+    /// A name for people: the service it is
     #[arg(long)]
     name: String,
     /// Allowed scopes, space-delimited; a trailing * is a wildcard (market:*)
@@ -154,12 +164,37 @@ struct ClientCreateArgs {
 #[derive(Debug, Args)]
 struct ClientUpdateArgs {
     id: String,
+    /// A name for people: the service it is
+    #[arg(long)]
+    name: Option<String>,
+    /// Allowed scopes, space-delimited; a trailing * is a wildcard (market:*)
+    #[arg(long)]
+    scope: Option<String>,
+    /// Scope given when a request names none; "" removes it
+    #[arg(long)]
+    default_scope: Option<String>,
+    /// Token lifetime in seconds
+    #[arg(long)]
+    lifetime: Option<u64>,
+    /// Grant types the client may use
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    grant_types: Option<Vec<String>>,
     /// jwt, opaque, or default (follow the API)
     #[arg(long)]
     format: Option<FormatSetting>,
     /// Static claims for its tokens, a JSON object ('{}' removes them)
     #[arg(long)]
     claims: Option<String>,
+}
+
+/// A list flag (`--grant-types`), split at commas or spaces.
+fn split_list(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .flat_map(|g| g.split([' ', ',']))
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_overlap(s: &str) -> std::result::Result<Duration, String> {
@@ -175,11 +210,16 @@ enum ApiCommand {
     Create(ApiCreateArgs),
     /// Change an API's settings
     Update(ApiUpdateArgs),
+    /// List APIs
     List,
+    /// Show one API
     Show {
+        /// The API's identifier (its URI)
         identifier: String,
     },
+    /// Delete the API and every grant for it
     Delete {
+        /// The API's identifier (its URI)
         identifier: String,
     },
 }
@@ -189,6 +229,7 @@ struct ApiCreateArgs {
     /// Absolute URI that tokens name in `aud`
     #[arg(long)]
     identifier: String,
+    /// A name for people (default: the identifier)
     #[arg(long)]
     name: Option<String>,
     /// Scopes the API defines, space-delimited
@@ -213,7 +254,23 @@ struct ApiCreateArgs {
 
 #[derive(Debug, Args)]
 struct ApiUpdateArgs {
+    /// The API's identifier (its URI)
     identifier: String,
+    /// A name for people
+    #[arg(long)]
+    name: Option<String>,
+    /// Scopes the API defines, space-delimited; granted ones must stay
+    #[arg(long)]
+    scope: Option<String>,
+    /// Token lifetime in seconds
+    #[arg(long)]
+    lifetime: Option<u64>,
+    /// Longest lifetime any token for this API may have, in seconds
+    #[arg(long)]
+    max_lifetime: Option<u64>,
+    /// Signing algorithm: ES256, RS256 or EdDSA
+    #[arg(long)]
+    algorithm: Option<Algorithm>,
     /// jwt, opaque, or default (jwt)
     #[arg(long)]
     format: Option<FormatSetting>,
@@ -226,21 +283,28 @@ struct ApiUpdateArgs {
 enum GrantCommand {
     /// Let a client receive some of an API's scopes
     Create {
+        /// The client's id
         #[arg(long)]
         client: String,
+        /// The API's identifier (its URI)
         #[arg(long)]
         api: String,
         /// Scopes of the API, space-delimited
         #[arg(long)]
         scope: String,
     },
+    /// List grants, of every client or of one
     List {
+        /// Only this client's grants
         #[arg(long)]
         client: Option<String>,
     },
+    /// Take a grant away: the client can no longer ask for that API
     Delete {
+        /// The client's id
         #[arg(long)]
         client: String,
+        /// The API's identifier (its URI)
         #[arg(long)]
         api: String,
     },
@@ -250,9 +314,14 @@ enum GrantCommand {
 enum KeyCommand {
     /// Start signing with new keys; old ones stay published until their tokens expire
     Rotate {
+        /// Only this algorithm's keys (default: every algorithm in use)
         #[arg(long)]
         algorithm: Option<Algorithm>,
+        /// Activate a next key even if it was published only moments ago
+        #[arg(long)]
+        force: bool,
     },
+    /// List signing keys with their state: next, active, retiring
     List,
 }
 
@@ -298,13 +367,18 @@ fn flag(field: Field) -> &'static str {
         Field::MaxLifetime => "--max-lifetime",
         Field::Claims => "--claims",
         Field::Identifier => "--identifier",
+        Field::Algorithm => "--algorithm",
+        Field::Overlap => "--overlap",
     }
 }
 
 type Result<T> = std::result::Result<T, CliError>;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -326,9 +400,15 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     let config = Config::resolve(&overrides(&cli))?;
+    if let Command::Serve(ServeArgs { json: true, .. }) = cli.command {
+        return Err(CliError(
+            "--json is not used by serve; it prints logs only".into(),
+        ));
+    }
     let serving = matches!(cli.command, Command::Serve(_));
     let _log = logging::init(serving, config.log_format);
     if serving {
+        config.check_serving()?;
         return serve::serve(config).await;
     }
     let (store, master) = server::open(&config).await?;
@@ -367,9 +447,36 @@ fn overrides(cli: &Cli) -> Overrides {
 /// Changes made here are audited as the login user's, via `cli`.
 fn operator() -> Actor {
     Actor {
-        by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        by: Admin::operator_name(),
         via: "cli",
     }
+}
+
+/// Help and version print as clap renders them; a usage error is one line
+/// on stderr, like every other error, with clap's exit code.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        let _ = e.print();
+        return ExitCode::from(e.exit_code() as u8);
+    }
+    eprintln!("error: {}", one_line(&e.to_string()));
+    ExitCode::from(e.exit_code() as u8)
+}
+
+/// clap's message without its usage and "try --help" lines, on one line.
+fn one_line(message: &str) -> String {
+    let text: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = text.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see --help)")
 }
 
 struct Ctx<'a> {
@@ -413,21 +520,14 @@ impl Ctx<'_> {
                 GrantCommand::Delete { client, api } => self.grant_delete(&client, &api).await,
             },
             Command::Key(c) => match c {
-                KeyCommand::Rotate { algorithm } => self.key_rotate(algorithm).await,
+                KeyCommand::Rotate { algorithm, force } => self.key_rotate(algorithm, force).await,
                 KeyCommand::List => self.key_list().await,
             },
         }
     }
 
     async fn client_create(&self, args: ClientCreateArgs) -> Result<()> {
-        // `--grant-types` takes a list, split at commas or spaces.
-        let grant_types = args
-            .grant_types
-            .iter()
-            .flat_map(|g| g.split([' ', ',']))
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let grant_types = split_list(&args.grant_types);
         let new = NewClient {
             name: args.name,
             scope: args.scope,
@@ -450,6 +550,11 @@ impl Ctx<'_> {
 
     async fn client_update(&self, args: ClientUpdateArgs) -> Result<()> {
         let changes = ClientChanges {
+            name: args.name,
+            scope: args.scope,
+            default_scope: args.default_scope,
+            lifetime: args.lifetime,
+            grant_types: args.grant_types.map(|g| split_list(&g)),
             format: args.format,
             claims: args.claims,
         };
@@ -458,10 +563,40 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// One line per client, oldest first; `--json` for every field.
     async fn client_list(&self) -> Result<()> {
-        let clients = self.admin.clients().await?;
-        self.out
-            .print(&Value::Array(clients.iter().map(output::client).collect()));
+        let clients: Vec<Value> = self
+            .admin
+            .clients()
+            .await?
+            .iter()
+            .map(output::client)
+            .collect();
+        self.out.table(
+            &clients,
+            &[
+                ("CLIENT_ID", |c| output::text(&c["client_id"])),
+                ("NAME", |c| output::text(&c["name"])),
+                ("STATE", |c| {
+                    if c["enabled"] == true {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                    .into()
+                }),
+                ("KIND", |c| {
+                    if c["public"] == true {
+                        "public"
+                    } else {
+                        "confidential"
+                    }
+                    .into()
+                }),
+                ("CREATED", |c| output::time(&c["created_at"])),
+                ("SCOPE", |c| output::text(&c["scope"])),
+            ],
+        );
         Ok(())
     }
 
@@ -496,7 +631,7 @@ impl Ctx<'_> {
         } else {
             self.out.note(&format!(
                 "The old secret keeps working for {}.",
-                humantime::format_duration(rotated.overlap)
+                output::duration(rotated.overlap)
             ));
         }
         self.out
@@ -510,9 +645,15 @@ impl Ctx<'_> {
     }
 
     async fn client_revoke_secret(&self, id: &str, secret_id: i64) -> Result<()> {
-        self.admin.revoke_secret(id, secret_id).await?;
-        self.out
-            .print(&json!({"client_id": id, "secret_id": secret_id, "revoked": true}));
+        let left = self.admin.revoke_secret(id, secret_id, self.now).await?;
+        if left == 0 && !self.admin.client(id).await?.client.public {
+            self.out.warn(&format!(
+                "client {id} has no secret left: it gets no token until `writ client rotate-secret {id}` makes one"
+            ));
+        }
+        self.out.print(
+            &json!({"client_id": id, "secret_id": secret_id, "revoked": true, "secrets_left": left}),
+        );
         Ok(())
     }
 
@@ -534,10 +675,18 @@ impl Ctx<'_> {
 
     async fn api_update(&self, args: ApiUpdateArgs) -> Result<()> {
         let changes = ApiChanges {
+            name: args.name,
+            scope: args.scope,
+            lifetime: args.lifetime,
+            max_lifetime: args.max_lifetime,
+            algorithm: args.algorithm,
             format: args.format,
             claims_profile: args.claims,
         };
-        let api = self.admin.update_api(&args.identifier, changes).await?;
+        let api = self
+            .admin
+            .update_api(&args.identifier, changes, self.now)
+            .await?;
         self.out.print(&json!(api));
         Ok(())
     }
@@ -582,10 +731,10 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    async fn key_rotate(&self, algorithm: Option<Algorithm>) -> Result<()> {
+    async fn key_rotate(&self, algorithm: Option<Algorithm>, force: bool) -> Result<()> {
         let activated = self
             .admin
-            .rotate_keys(algorithm, self.config.token_lifetime, self.now)
+            .rotate_keys(algorithm, self.config.token_lifetime, force, self.now)
             .await?;
         self.out.print(&json!({"activated": activated}));
         Ok(())

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::types::MAX_LIFETIME;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://writ.db";
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
@@ -232,7 +234,7 @@ impl Config {
             database: (flags.database.clone().or(file.database))
                 .unwrap_or_else(|| DEFAULT_DATABASE.into()),
             issuer,
-            default_audience: file.default_audience,
+            default_audience: default_audience(file.default_audience)?,
             token_lifetime,
             client_credentials_enabled: client_credentials_enabled(file.grant_types),
             master_key: flags.master_key.clone().filter(|k| !k.is_empty()),
@@ -251,18 +253,76 @@ impl Config {
         Self::parse_file(&text).map_err(|e| ConfigError::Parse(shown, e))
     }
 
+    /// A parse error names the line and the key: "line 3, key
+    /// limits.per_client: invalid value: integer `-5`, expected u32".
     pub fn parse_file(text: &str) -> Result<FileConfig, String> {
-        toml::from_str(text).map_err(|e| e.message().to_owned())
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end();
+            let Some(span) = e.span() else {
+                return message.to_owned();
+            };
+            let at = span.start.min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            match key_at(text, at) {
+                Some(key) => format!("line {line}, key {key}: {message}"),
+                None => format!("line {line}: {message}"),
+            }
+        })
+    }
+
+    /// What `serve` needs beyond what every command does.
+    pub fn check_serving(&self) -> Result<(), ConfigError> {
+        // Tokens and metadata name the issuer; `http://0.0.0.0:8080` is no
+        // address anybody can reach.
+        if self.issuer.is_none() && self.listen.ip().is_unspecified() {
+            return Err(ConfigError::Invalid(
+                "issuer",
+                String::new(),
+                format!(
+                    "must be set (--issuer or WRIT_ISSUER) when listening on the wildcard address {}: tokens and metadata name it",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
+/// The dotted key whose value stands at byte `offset` of a TOML text.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let section = text[..line_start]
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let (key, _) = text[line_start..].lines().next()?.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    match section {
+        Some(section) => Some(format!("{section}.{key}")),
+        None => Some(key.to_owned()),
+    }
+}
+
+/// An address (`127.0.0.1:8080`, `[::1]:8080`) or a host name and port
+/// (`localhost:8080`), resolved once at start, IPv4 first.
 fn listen(text: Option<String>) -> Result<SocketAddr, ConfigError> {
     let Some(text) = text else {
         return Ok(DEFAULT_LISTEN.parse().expect("valid default"));
     };
-    text.parse().map_err(|e: std::net::AddrParseError| {
-        ConfigError::Invalid("listen address", text.clone(), e.to_string())
-    })
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let bad = |why: String| ConfigError::Invalid("listen address", text.clone(), why);
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text.as_str())
+        .map_err(|e| bad(format!("{e} (use HOST:PORT, e.g. 127.0.0.1:8080)")))?
+        .collect();
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .copied()
+        .ok_or_else(|| bad("the name resolves to no address".into()))
 }
 
 fn issuer(issuer: Option<String>) -> Result<Option<String>, ConfigError> {
@@ -293,7 +353,24 @@ fn token_lifetime(seconds: Option<u64>) -> Result<u64, ConfigError> {
             "0".into(),
             "must be a positive number of seconds".into(),
         )),
+        s if s > MAX_LIFETIME => Err(ConfigError::Invalid(
+            "token_lifetime",
+            s.to_string(),
+            format!("must be at most {MAX_LIFETIME} seconds (366 days)"),
+        )),
         seconds => Ok(seconds),
+    }
+}
+
+/// `aud` of tokens requested without an audience: a non-empty URI.
+fn default_audience(audience: Option<String>) -> Result<Option<String>, ConfigError> {
+    match audience {
+        Some(a) if a.trim().is_empty() => Err(ConfigError::Invalid(
+            "default_audience",
+            a,
+            "must not be empty (leave it out to use the issuer)".into(),
+        )),
+        a => Ok(a),
     }
 }
 
@@ -424,6 +501,51 @@ mod tests {
         let err =
             Config::parse_file("[grant_types.client_credentials]\nenable = false\n").unwrap_err();
         assert!(err.contains("enable"), "{err}");
+    }
+
+    #[test]
+    fn value_errors_name_the_line_and_the_key() {
+        let err =
+            Config::parse_file("listen = \"127.0.0.1:1\"\ntoken_lifetime = -5\n").unwrap_err();
+        assert!(err.starts_with("line 2, key token_lifetime: "), "{err}");
+        assert!(err.contains("-5"), "{err}");
+        let err =
+            Config::parse_file("[limits]\nenabled = true\nper_client = \"many\"\n").unwrap_err();
+        assert!(err.starts_with("line 3, key limits.per_client: "), "{err}");
+        let err = Config::parse_file("listen = \"a\"\n\nissuer = [unclosed\n").unwrap_err();
+        assert!(err.starts_with("line 3"), "{err}");
+    }
+
+    #[test]
+    fn listen_takes_a_host_name() {
+        let addr = listen(Some("localhost:8080".into())).unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() == 8080, "{addr}");
+        assert!(listen(Some("nohost.invalid:80".into())).is_err());
+        assert!(
+            listen(Some("localhost".into())).is_err(),
+            "a port is needed"
+        );
+    }
+
+    #[test]
+    fn lifetimes_and_audience_are_bounded() {
+        assert!(token_lifetime(Some(18_446_744_073_709_551_615)).is_err());
+        assert_eq!(token_lifetime(Some(MAX_LIFETIME)).unwrap(), MAX_LIFETIME);
+        assert!(default_audience(Some(" ".into())).is_err());
+        assert_eq!(default_audience(None).unwrap(), None);
+    }
+
+    #[test]
+    fn rfc8414_2_a_wildcard_listener_needs_an_issuer() {
+        let mut config = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        let err = config.check_serving().unwrap_err().to_string();
+        assert!(err.contains("wildcard address 0.0.0.0:8080"), "{err}");
+        config.issuer = Some("https://auth.example".into());
+        assert!(config.check_serving().is_ok());
+        assert!(Config::default().check_serving().is_ok());
     }
 
     #[test]

@@ -5,6 +5,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The longest token lifetime, and secret overlap, Writ accepts: 366 days.
+/// Longer is a mistake (and far past it, `now + lifetime` overflows).
+pub const MAX_LIFETIME: u64 = 366 * 24 * 3600;
+
 /// JWS algorithms Writ signs with (RFC 7518 §3, RFC 8037).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {

@@ -26,6 +26,13 @@ pub struct NewApi {
 /// Settings to change; `None` leaves one as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ApiChanges {
+    pub name: Option<String>,
+    /// Scopes the API defines; every scope a grant names must stay.
+    pub scope: Option<String>,
+    pub lifetime: Option<u64>,
+    pub max_lifetime: Option<u64>,
+    /// Signing keys for a new algorithm are made at once.
+    pub algorithm: Option<Algorithm>,
     pub format: Option<FormatSetting>,
     pub claims_profile: Option<ClaimsProfile>,
 }
@@ -54,21 +61,58 @@ impl Admin<'_> {
         Ok(record)
     }
 
+    /// Applies every change, checks the API as a whole (grants still name
+    /// scopes it defines, lifetime within the longest), then writes it in
+    /// one change; nothing is written when a rule is broken.
     pub async fn update_api(
         &self,
         identifier: &str,
         changes: ApiChanges,
+        now: i64,
     ) -> Result<ApiRecord, AdminError> {
+        let mut api = self.store.api(identifier).await?;
+        if let Some(name) = changes.name {
+            if name.trim().is_empty() {
+                return Err(Invalid::of_field(Field::Name, "must not be empty").into());
+            }
+            api.name = name;
+        }
+        if let Some(scope) = changes.scope {
+            api.scopes = api_scopes(&scope)?;
+            let grants = self.store.grants().await?;
+            if let Some((grant, scope)) = grants
+                .iter()
+                .filter(|g| g.api == api.identifier)
+                .find_map(|g| Some((g, g.scopes.iter().find(|s| !api.scopes.contains(s))?)))
+            {
+                return Err(Invalid::sentence(
+                    Field::Scope,
+                    format!(
+                        "scope '{scope}' is granted to client '{}': change or delete that grant first",
+                        grant.client_id
+                    ),
+                )
+                .into());
+            }
+        }
+        let (lifetime, max_lifetime) = lifetimes(
+            changes.lifetime.or(api.lifetime),
+            changes.max_lifetime.or(api.max_lifetime),
+        )?;
+        (api.lifetime, api.max_lifetime) = (lifetime, max_lifetime);
+        if let Some(algorithm) = changes.algorithm {
+            api.algorithm = algorithm;
+        }
         if let Some(FormatSetting(format)) = changes.format {
-            self.store.set_api_format(identifier, format).await?;
+            api.token_format = format;
         }
         if let Some(profile) = changes.claims_profile {
-            self.store
-                .set_api_claims_profile(identifier, Some(profile))
-                .await?;
+            api.claims_profile = Some(profile);
         }
+        self.store.update_api(&api).await?;
         self.audit("api.updated", identifier);
-        Ok(self.store.api(identifier).await?)
+        ensure_signing_keys(self.store, self.master, &[api.algorithm], now).await?;
+        Ok(api)
     }
 
     pub async fn apis(&self) -> Result<Vec<ApiRecord>, AdminError> {

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{positive_lifetime, Admin, AdminError, Field, FormatSetting, Invalid};
+use super::{positive_lifetime, Admin, AdminError, Field, FormatSetting, Invalid, MAX_LIFETIME};
 use crate::keys::{generate_secret, random_bytes};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
+use crate::registry::INTROSPECT_SCOPE;
 use crate::store::{ClientRecord, GrantRecord, SecretRecord};
 use crate::token::jwt::RESERVED_CLAIMS;
 use crate::types::TokenFormat;
@@ -30,6 +31,14 @@ pub struct NewClient {
 /// Settings to change; `None` leaves one as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ClientChanges {
+    pub name: Option<String>,
+    /// Allowed scopes, space-delimited; the default scope must stay within them.
+    pub scope: Option<String>,
+    /// Space-delimited; empty removes it (requests without `scope` then
+    /// get the client's literal scopes).
+    pub default_scope: Option<String>,
+    pub lifetime: Option<u64>,
+    pub grant_types: Option<Vec<String>>,
     pub format: Option<FormatSetting>,
     /// Static claims as JSON text, an object (`{}` removes them). Text,
     /// so that a message can quote what was given.
@@ -88,6 +97,7 @@ impl Admin<'_> {
             token_format: new.format,
             claims: None,
         };
+        public_clients_do_not_introspect(&record)?;
         let secret = (!new.public).then(generate_secret);
         let hash = secret
             .as_deref()
@@ -136,22 +146,48 @@ impl Admin<'_> {
         Ok(())
     }
 
+    /// Applies every change, checks the client as a whole (the default
+    /// scope still within the allowed ones, and so on), then writes it in
+    /// one change; nothing is written when a rule is broken.
     pub async fn update_client(
         &self,
         id: &str,
         changes: ClientChanges,
     ) -> Result<ClientRecord, AdminError> {
-        // Validate everything before changing anything.
-        let claims = changes.claims.as_deref().map(static_claims).transpose()?;
+        let mut c = self.store.client(id).await?;
+        if let Some(name) = changes.name {
+            c.name = client_name(name)?;
+        }
+        if let Some(scope) = changes.scope {
+            c.scopes =
+                parse_scope_patterns(&scope).map_err(|e| Invalid::sentence(Field::Scope, e))?;
+        }
+        c.default_scope = match changes.default_scope {
+            Some(d) if d.trim().is_empty() => None,
+            Some(d) => Some(default_scope(&d, &c.scopes)?),
+            // Unchanged, but it must still fit a changed scope.
+            None => c
+                .default_scope
+                .map(|d| default_scope(&d.join(" "), &c.scopes))
+                .transpose()?,
+        };
+        if let Some(lifetime) = changes.lifetime {
+            c.lifetime = positive_lifetime(Field::Lifetime, Some(lifetime))?;
+        }
+        if let Some(g) = changes.grant_types {
+            c.grant_types = grant_types(g)?;
+        }
         if let Some(FormatSetting(format)) = changes.format {
-            self.store.set_client_format(id, format).await?;
+            c.token_format = format;
         }
-        if let Some(claims) = claims {
-            let claims = (!claims.is_empty()).then_some(&claims);
-            self.store.set_client_claims(id, claims).await?;
+        if let Some(claims) = changes.claims.as_deref() {
+            let claims = static_claims(claims)?;
+            c.claims = (!claims.is_empty()).then_some(claims);
         }
+        public_clients_do_not_introspect(&c)?;
+        self.store.update_client(&c).await?;
         self.audit("client.updated", id);
-        Ok(self.store.client(id).await?)
+        Ok(c)
     }
 
     /// Adds a new secret; the client's other secrets keep working for
@@ -164,8 +200,14 @@ impl Admin<'_> {
     ) -> Result<RotatedSecret, AdminError> {
         let secret = generate_secret();
         let hash = self.master.secret_hasher().hash(&secret);
-        // Capped far below i64::MAX so that `now + overlap` cannot overflow.
-        let overlap = overlap.as_secs().min(i64::MAX as u64 / 4) as i64;
+        if overlap.as_secs() > MAX_LIFETIME {
+            return Err(Invalid::of_field(
+                Field::Overlap,
+                format!("must be at most {MAX_LIFETIME} seconds (366 days)"),
+            )
+            .into());
+        }
+        let overlap = overlap.as_secs() as i64;
         self.store.rotate_secret(id, &hash, now, overlap).await?;
         self.audit("client.secret_rotated", id);
         Ok(RotatedSecret {
@@ -175,11 +217,24 @@ impl Admin<'_> {
         })
     }
 
-    /// Revokes one secret at once.
-    pub async fn revoke_secret(&self, id: &str, secret_id: i64) -> Result<(), AdminError> {
+    /// Revokes one secret at once. Returns how many live secrets the
+    /// client has left: none means it can get no token until a new one is
+    /// made, which the front door should say.
+    pub async fn revoke_secret(
+        &self,
+        id: &str,
+        secret_id: i64,
+        now: i64,
+    ) -> Result<usize, AdminError> {
+        // "No such client" rather than "the client has no secret 1".
+        self.store.client(id).await?;
         self.store.revoke_secret(id, secret_id).await?;
         self.audit("client.secret_revoked", id);
-        Ok(())
+        let left = self.store.secrets(id).await?;
+        Ok(left
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|e| e > now))
+            .count())
     }
 }
 
@@ -189,6 +244,21 @@ fn new_client_id() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// RFC 7662 §2.1: the introspection endpoint requires authentication. A
+/// public client authenticates with its id alone, so it must not hold the
+/// scope that lets a client introspect and revoke every token.
+fn public_clients_do_not_introspect(c: &ClientRecord) -> Result<(), Invalid> {
+    if c.public && c.scopes.iter().any(|s| s == INTROSPECT_SCOPE) {
+        return Err(Invalid::sentence(
+            Field::Scope,
+            format!(
+                "a public client cannot hold '{INTROSPECT_SCOPE}': introspection requires a client that authenticates (RFC 7662 §2.1)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn client_name(name: String) -> Result<String, Invalid> {
@@ -335,6 +405,28 @@ mod tests {
                 format!("claim '{name}' is reserved: Writ sets it itself")
             );
         }
+    }
+
+    #[test]
+    fn rfc7662_2_1_a_public_client_cannot_hold_writ_introspect() {
+        let mut c = ClientRecord {
+            id: "c".into(),
+            name: "c".into(),
+            public: true,
+            scopes: vec!["read".into(), INTROSPECT_SCOPE.into()],
+            default_scope: None,
+            lifetime: None,
+            grant_types: vec![GRANT_TYPE.into()],
+            enabled: true,
+            created_at: 0,
+            token_format: None,
+            claims: None,
+        };
+        let err = public_clients_do_not_introspect(&c).unwrap_err();
+        assert_eq!(err.field, Field::Scope);
+        assert!(err.to_string().contains("RFC 7662"), "{err}");
+        c.public = false;
+        assert!(public_clients_do_not_introspect(&c).is_ok());
     }
 
     #[test]

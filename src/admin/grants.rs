@@ -32,8 +32,11 @@ impl Admin<'_> {
         Ok(record)
     }
 
-    /// All grants, or one client's.
+    /// All grants, or one client's (which must exist).
     pub async fn grants(&self, client_id: Option<&str>) -> Result<Vec<GrantRecord>, AdminError> {
+        if let Some(id) = client_id {
+            self.store.client(id).await?;
+        }
         let mut grants = self.store.grants().await?;
         grants.retain(|g| client_id.is_none_or(|c| c == g.client_id));
         Ok(grants)

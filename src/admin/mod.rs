@@ -46,6 +46,27 @@ impl<'a> Admin<'a> {
         }
     }
 
+    /// The operator as the system knows them, for audit events: the login
+    /// name, else the numeric user id (never "unknown").
+    pub fn operator_name() -> String {
+        for var in ["USER", "LOGNAME"] {
+            if let Ok(name) = std::env::var(var) {
+                if !name.is_empty() {
+                    return name;
+                }
+            }
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            format!("uid:{}", unsafe { libc::getuid() })
+        }
+        #[cfg(not(unix))]
+        {
+            "unknown".into()
+        }
+    }
+
     /// The audit event for a change that was made: what, to what, by whom.
     /// Audit events use the target `audit` so they can be routed on their own.
     fn audit(&self, event: &str, subject: &str) {
@@ -112,6 +133,8 @@ pub enum Field {
     MaxLifetime,
     Claims,
     Identifier,
+    Algorithm,
+    Overlap,
 }
 
 impl Field {
@@ -125,6 +148,8 @@ impl Field {
             Self::MaxLifetime => "max_lifetime",
             Self::Claims => "claims",
             Self::Identifier => "identifier",
+            Self::Algorithm => "algorithm",
+            Self::Overlap => "overlap",
         }
     }
 }
@@ -203,12 +228,18 @@ impl FromStr for FormatSetting {
     }
 }
 
-/// Lifetimes are whole seconds, and zero would issue tokens already expired.
+pub use crate::types::MAX_LIFETIME;
+
+/// Lifetimes are whole seconds; zero would issue tokens already expired.
 fn positive_lifetime(field: Field, seconds: Option<u64>) -> Result<Option<u64>, Invalid> {
     match seconds {
         Some(0) => Err(Invalid::of_field(
             field,
             "must be a positive number of seconds",
+        )),
+        Some(s) if s > MAX_LIFETIME => Err(Invalid::of_field(
+            field,
+            format!("must be at most {MAX_LIFETIME} seconds (366 days)"),
         )),
         seconds => Ok(seconds),
     }
@@ -227,6 +258,11 @@ mod tests {
             "max_lifetime must be a positive number of seconds"
         );
         assert_eq!(positive_lifetime(Field::Lifetime, Some(1)), Ok(Some(1)));
+        let err = positive_lifetime(Field::Lifetime, Some(99_999_999_999_999)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "lifetime must be at most 31622400 seconds (366 days)"
+        );
         assert_eq!(positive_lifetime(Field::Lifetime, None), Ok(None));
     }
 

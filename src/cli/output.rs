@@ -6,6 +6,9 @@ use serde_json::{json, Value};
 use crate::admin::ClientDetails;
 use crate::store::ClientRecord;
 
+/// A table column: its header and how a cell is drawn from an item.
+pub type Column = (&'static str, fn(&Value) -> String);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,
@@ -37,6 +40,73 @@ impl Output {
             eprintln!("{text}");
         }
     }
+
+    /// A list as one line per item under a header (aligned columns), or
+    /// with `--json` the items themselves.
+    pub fn table(&self, items: &[Value], columns: &[Column]) {
+        if self.json {
+            println!("{}", Value::Array(items.to_vec()));
+            return;
+        }
+        if items.is_empty() {
+            println!("(none)");
+            return;
+        }
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|item| columns.iter().map(|(_, cell)| cell(item)).collect())
+            .collect();
+        let widths: Vec<usize> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([name.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<&str>| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i + 1 == cells.len() {
+                    out.push_str(cell);
+                } else {
+                    out.push_str(&format!("{cell:w$}  ", w = widths[i]));
+                }
+            }
+            println!("{}", out.trim_end());
+        };
+        line(columns.iter().map(|(name, _)| *name).collect());
+        for row in &rows {
+            line(row.iter().map(String::as_str).collect());
+        }
+    }
+
+    /// Something the operator must know, JSON or not: one line on stderr.
+    pub fn warn(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+}
+
+/// A string cell, `-` when absent or empty.
+pub fn text(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => "-".into(),
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC, or `-`.
+pub fn time(v: &Value) -> String {
+    match v.as_i64().and_then(|s| u64::try_from(s).ok()) {
+        Some(s) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(s),
+        )
+        .to_string(),
+        None => "-".into(),
+    }
 }
 
 fn print_fields(value: &Value) {
@@ -46,6 +116,25 @@ fn print_fields(value: &Value) {
     };
     let width = map.keys().map(String::len).max().unwrap_or(0) + 1;
     for (k, v) in map {
+        if k == "secrets" {
+            // One readable row per secret: its id and dates.
+            let secrets = v.as_array().map(Vec::as_slice).unwrap_or_default();
+            println!(
+                "{:width$} {}",
+                format!("{k}:"),
+                if secrets.is_empty() { "(none)" } else { "" }
+            );
+            for s in secrets {
+                println!(
+                    "  id {}  created {}  expires {}  last used {}",
+                    s["id"],
+                    time(&s["created_at"]),
+                    time(&s["expires_at"]),
+                    time(&s["last_used_at"])
+                );
+            }
+            continue;
+        }
         let shown = match v {
             Value::String(s) => s.clone(),
             Value::Null => "-".into(),
@@ -88,4 +177,32 @@ pub fn client_details(details: &ClientDetails) -> Value {
     shown["grants"] = json!(grants);
     shown["secrets"] = json!(details.secrets);
     shown
+}
+
+/// A duration as an operator writes one: `24h`, `90m`, `2d`, `45s`.
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 && s >= 2 * 86_400 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_they_are_written() {
+        let d = |s| duration(Duration::from_secs(s));
+        assert_eq!(d(86_400), "24h");
+        assert_eq!(d(2 * 86_400), "2d");
+        assert_eq!(d(5400), "90m");
+        assert_eq!(d(45), "45s");
+        assert_eq!(d(3600), "1h");
+    }
 }

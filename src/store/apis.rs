@@ -93,6 +93,25 @@ impl Store {
         self.change_one(q, || no_api(identifier)).await
     }
 
+    /// Writes an API's settings (everything but its identifier and
+    /// creation) in one change.
+    pub async fn update_api(&self, a: &ApiRecord) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "UPDATE apis SET name = $1, scopes = $2, lifetime = $3, max_lifetime = $4,
+               algorithm = $5, token_format = $6, claims_profile = $7
+             WHERE identifier = $8",
+        )
+        .bind(&a.name)
+        .bind(join(&a.scopes))
+        .bind(a.lifetime.map(|l| l as i64))
+        .bind(a.max_lifetime.map(|l| l as i64))
+        .bind(a.algorithm.as_str())
+        .bind(a.token_format.map(|f| f.as_str()))
+        .bind(a.claims_profile.map(|p| p.to_string()))
+        .bind(&a.identifier);
+        self.change_one(q, || no_api(&a.identifier)).await
+    }
+
     pub async fn delete_api(&self, identifier: &str) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier);
         self.change_one(q, || no_api(identifier)).await

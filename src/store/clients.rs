@@ -124,6 +124,29 @@ impl Store {
         self.change_one(q, || no_client(id)).await
     }
 
+    /// Writes a client's settings (everything but its id, kind, state and
+    /// creation) in one change.
+    pub async fn update_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "UPDATE clients SET name = $1, scopes = $2, default_scope = $3, lifetime = $4,
+               grant_types = $5, token_format = $6, claims = $7
+             WHERE id = $8",
+        )
+        .bind(&c.name)
+        .bind(join(&c.scopes))
+        .bind(c.default_scope.as_deref().map(join))
+        .bind(c.lifetime.map(|l| l as i64))
+        .bind(join(&c.grant_types))
+        .bind(c.token_format.map(|f| f.as_str()))
+        .bind(
+            c.claims
+                .as_ref()
+                .map(|m| serde_json::Value::from(m.clone()).to_string()),
+        )
+        .bind(&c.id);
+        self.change_one(q, || no_client(&c.id)).await
+    }
+
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id);
         self.change_one(q, || no_client(id)).await

@@ -59,7 +59,7 @@ async fn key_rotation_serves_new_key_and_keeps_old_one_published() {
     let before = w.token(&c, "").await.access_token().to_owned();
     let old_kid = kid_of(&before);
 
-    let rotated = w.cli(&["key", "rotate"]);
+    let rotated = w.cli(&["key", "rotate", "--force"]);
     let new_kid = rotated["activated"][0].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     eventually(LIMIT, || async {
@@ -94,7 +94,7 @@ async fn retired_key_leaves_the_jwks_after_its_tokens_expire() {
     let clock = w.start_fixed(now).await;
     let old = w.token(&c, "").await.access_token().to_owned();
     let old_kid = kid_of(&old);
-    w.cli(&["key", "rotate"]);
+    w.cli(&["key", "rotate", "--force"]);
     let has_old = |jwks: serde_json::Value| {
         jwks["keys"]
             .as_array()
@@ -180,7 +180,7 @@ async fn restart_keeps_everything_and_old_tokens_verify() {
 async fn wrong_master_key_is_a_clear_start_error() {
     let w = Writ::new();
     w.client(&[]);
-    w.cli(&["key", "rotate", "--algorithm", "ES256"]);
+    w.cli(&["key", "rotate", "--algorithm", "ES256", "--force"]);
     std::fs::write(
         w.dir.path().join("writ.db.key"),
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",

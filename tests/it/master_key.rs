@@ -120,7 +120,7 @@ async fn a_next_key_that_cannot_be_opened_is_reported_and_never_activated() {
     .await;
     // Still serving with the active key; a rotation refuses to activate it.
     w.token(&c, "").await.access_token();
-    let err = w.cli_err(&["key", "rotate"]);
+    let err = w.cli_err(&["key", "rotate", "--force"]);
     assert!(
         err.contains("sealed-elsewhere") && err.contains("cannot be opened"),
         "{err}"

@@ -302,7 +302,7 @@ async fn next_key_is_published_before_it_signs_and_rotation_promotes_it() {
     let signed_by = |r: Reply| kid_of(r.access_token());
     assert_eq!(signed_by(w.token(&c, "").await), active);
 
-    let rotated = w.cli(&["key", "rotate"]);
+    let rotated = w.cli(&["key", "rotate", "--force"]);
     assert_eq!(rotated["activated"][0], next.as_str());
     eventually(LIMIT, || async { signed_by(w.token(&c, "").await) == next }).await;
     let keys = w.cli(&["key", "list"]);

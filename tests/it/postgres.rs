@@ -95,7 +95,7 @@ async fn two_nodes_on_one_database_behave_as_one() {
     }
 
     // A key rotation reaches every node's JWKS and signer within 2 s.
-    let activated = w.cli(&["key", "rotate"])["activated"][0]
+    let activated = w.cli(&["key", "rotate", "--force"])["activated"][0]
         .as_str()
         .unwrap()
         .to_owned();
