@@ -22,6 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::server::{self, StartError};
+use crate::store::Location;
 use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 use output::Output;
 
@@ -67,8 +68,11 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the authorization server
+    /// Run the authorization server (creates the database on first start)
     Serve(ServeArgs),
+    /// Create the database and its master key without serving; other
+    /// management commands refuse a database that does not exist
+    Init,
     /// Manage clients (the services that ask for tokens)
     #[command(subcommand)]
     Client(ClientCommand),
@@ -411,6 +415,9 @@ async fn run(cli: Cli) -> Result<()> {
         config.check_serving()?;
         return serve::serve(config).await;
     }
+    if !matches!(cli.command, Command::Init) {
+        refuse_missing_database(&config.database)?;
+    }
     let (store, master) = server::open(&config).await?;
     let ctx = Ctx {
         admin: Admin::new(&store, &master, operator()),
@@ -423,6 +430,21 @@ async fn run(cli: Cli) -> Result<()> {
     let result = ctx.manage(cli.command).await;
     store.close().await;
     result
+}
+
+/// Only `serve` and `init` create a database: a typo in `--database`, or a
+/// command run in another directory than the server, must not quietly make
+/// an empty one (and a new master key) and report "(none)".
+fn refuse_missing_database(database: &str) -> Result<()> {
+    if let Ok(Location::Sqlite(path)) = Location::parse(database) {
+        if !path.exists() {
+            return Err(CliError(format!(
+                "no database at {}: check --database, or create it with `writ init` (`writ serve` also does)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Flags and environment (clap has merged those two) for `Config::resolve`.
@@ -490,6 +512,11 @@ impl Ctx<'_> {
     async fn manage(&self, command: Command) -> Result<()> {
         match command {
             Command::Serve(_) => unreachable!("served before opening the store"),
+            Command::Init => {
+                self.out
+                    .print(&json!({"database": self.config.database, "ready": true}));
+                Ok(())
+            }
             Command::Client(c) => match c {
                 ClientCommand::Create(args) => self.client_create(args).await,
                 ClientCommand::Update(args) => self.client_update(args).await,

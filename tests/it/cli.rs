@@ -74,6 +74,7 @@ fn public_client_has_no_secret() {
 #[test]
 fn global_flags_go_before_or_after_the_subcommand() {
     let w = Writ::new();
+    w.cli(&["init"]);
     let db = w.database();
     let out = run_writ(writ_command().args([
         "--json",
@@ -548,6 +549,7 @@ fn rfc7662_2_1_public_clients_cannot_introspect() {
 #[test]
 fn audit_events_name_the_operator_without_user() {
     let w = Writ::new();
+    w.cli(&["init"]);
     let out = run_writ(
         writ_command()
             .args([
@@ -596,4 +598,33 @@ fn client_list_is_one_line_per_client_and_show_has_secret_rows() {
         row.contains("created 20") && row.contains("last used -"),
         "{out}"
     );
+}
+
+#[test]
+fn only_serve_and_init_create_a_database() {
+    let w = Writ::new();
+    let typo = w.dir.path().join("typo.db");
+    let url = format!("sqlite://{}", typo.display());
+    for args in [
+        &["client", "list"][..],
+        &["client", "create", "--name", "x"],
+        &["key", "list"],
+    ] {
+        let out = run_writ(writ_command().args(args).args(["--database", &url]));
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("no database at {}", typo.display())),
+            "{err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    assert!(!typo.exists(), "no database was made");
+    assert!(!w.dir.path().join("typo.db.key").exists(), "nor a key");
+    for _ in 0..2 {
+        let out = run_writ(writ_command().args(["init", "--json", "--database", &url]));
+        assert!(out.status.success(), "{out:?}");
+    }
+    let out = run_writ(writ_command().args(["client", "list", "--json", "--database", &url]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }

@@ -107,6 +107,12 @@ impl Writ {
     }
 
     pub fn cli_raw(&self, args: &[&str], json: bool) -> Output {
+        // Management commands refuse a database that does not exist: make
+        // it first, as an operator would with `writ init`.
+        if self.postgres.is_none() && !self.sqlite.exists() && args.first() != Some(&"init") {
+            let init = run_writ(writ_command().args(["init", "--database", &self.database()]));
+            assert!(init.status.success(), "writ init: {init:?}");
+        }
         let mut cmd = writ_command();
         cmd.arg("--database")
             .arg(self.database())
