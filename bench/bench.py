@@ -146,7 +146,7 @@ def writ_cli(database, *args, env=None):
 
 def setup_writ(database, env):
     """Clients and APIs for the Writ scenarios; returns their credentials."""
-    writ_cli(database, "client", "list", env=env)  # creates and migrates
+    writ_cli(database, "init", env=env)  # creates and migrates
     apis = {"ES256": "https://es.bench/", "EdDSA": "https://ed.bench/", "RS256": "https://rs.bench/"}
     jwt = writ_cli(database, "client", "create", "--name", "bench-jwt", "--scope", "read", env=env)
     for alg, api in apis.items():
