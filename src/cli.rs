@@ -113,8 +113,14 @@ enum ClientCommand {
     Create(ClientCreateArgs),
     /// Change a client's settings
     Update(ClientUpdateArgs),
-    /// List clients
-    List,
+    /// List clients, oldest first, a page at a time
+    List(ClientListArgs),
+    /// Register clients from JSON Lines (FILE, or - for standard input),
+    /// keeping the ids and secrets they bring
+    Import {
+        /// One client a line: {"client_id", "client_secret", "name", "scope", "public"}
+        file: PathBuf,
+    },
     /// Show one client (never its secret)
     Show { id: String },
     /// Refuse the client's token requests until enabled again
@@ -140,6 +146,19 @@ enum ClientCommand {
 
 // No doc comments on these argument structs: the subcommand's help text
 // comes from its variant above.
+#[derive(Debug, Args)]
+struct ClientListArgs {
+    /// Clients on a page
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
+    /// Start after this client id (the last one of the previous page)
+    #[arg(long)]
+    after: Option<String>,
+    /// Only clients whose name starts with this
+    #[arg(long)]
+    name_prefix: Option<String>,
+}
+
 #[derive(Debug, Args)]
 struct ClientCreateArgs {
     /// A name for people: the service it is
@@ -520,7 +539,8 @@ impl Ctx<'_> {
             Command::Client(c) => match c {
                 ClientCommand::Create(args) => self.client_create(args).await,
                 ClientCommand::Update(args) => self.client_update(args).await,
-                ClientCommand::List => self.client_list().await,
+                ClientCommand::List(args) => self.client_list(args).await,
+                ClientCommand::Import { file } => self.client_import(&file).await,
                 ClientCommand::Show { id } => self.client_show(&id).await,
                 ClientCommand::Disable { id } => self.client_disable(&id).await,
                 ClientCommand::Enable { id } => self.client_enable(&id).await,
@@ -590,15 +610,29 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// One line per client, oldest first; `--json` for every field.
-    async fn client_list(&self) -> Result<()> {
-        let clients: Vec<Value> = self
+    /// One line per client, oldest first, a page at a time; `--json` for
+    /// every field.
+    async fn client_list(&self, args: ClientListArgs) -> Result<()> {
+        let page = self
             .admin
-            .clients()
-            .await?
-            .iter()
-            .map(output::client)
-            .collect();
+            .clients_page(
+                args.after.as_deref(),
+                args.name_prefix.as_deref(),
+                args.limit,
+            )
+            .await?;
+        if page.len() == args.limit as usize {
+            if let Some(last) = page.last() {
+                self.out.note(&format!(
+                    "(more: --after {}{})",
+                    last.id,
+                    args.name_prefix
+                        .as_ref()
+                        .map_or(String::new(), |p| format!(" --name-prefix '{p}'"))
+                ));
+            }
+        }
+        let clients: Vec<Value> = page.iter().map(output::client).collect();
         self.out.table(
             &clients,
             &[
@@ -624,6 +658,56 @@ impl Ctx<'_> {
                 ("SCOPE", |c| output::text(&c["scope"])),
             ],
         );
+        Ok(())
+    }
+
+    async fn client_import(&self, file: &std::path::Path) -> Result<()> {
+        use std::io::IsTerminal;
+        let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            let f = std::fs::File::open(file)
+                .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 16, f))
+        };
+        let terminal = std::io::stderr().is_terminal();
+        let started = std::time::Instant::now();
+        let result = self
+            .admin
+            .import_clients(input, self.now, |n| {
+                if terminal {
+                    let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    eprint!("\rimported {n} clients ({rate:.0}/s)");
+                }
+            })
+            .await;
+        if terminal {
+            eprintln!();
+        }
+        let imported = result.map_err(|e| CliError(e.to_string()))?;
+        if !imported.generated.is_empty() {
+            self.out.note(&format!(
+                "{} clients came without a secret: theirs are shown only now.",
+                imported.generated.len()
+            ));
+        }
+        if self.out.json {
+            let generated: Vec<Value> = imported
+                .generated
+                .iter()
+                .map(|g| json!({"client_id": g.client_id, "client_secret": g.client_secret}))
+                .collect();
+            let mut shown = json!({"imported": imported.count});
+            if !generated.is_empty() {
+                shown["generated"] = json!(generated);
+            }
+            println!("{shown}");
+        } else {
+            println!("imported: {}", imported.count);
+            for g in &imported.generated {
+                println!("{} {}", g.client_id, g.client_secret);
+            }
+        }
         Ok(())
     }
 

@@ -116,6 +116,16 @@ impl Admin<'_> {
         Ok(self.store.clients().await?)
     }
 
+    /// One page of clients, oldest first, after the client `after`.
+    pub async fn clients_page(
+        &self,
+        after: Option<&str>,
+        name_prefix: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, AdminError> {
+        Ok(self.store.clients_page(after, name_prefix, limit).await?)
+    }
+
     pub async fn client(&self, id: &str) -> Result<ClientDetails, AdminError> {
         let client = self.store.client(id).await?;
         let grants = self.grants(Some(id)).await?;
@@ -239,7 +249,7 @@ impl Admin<'_> {
 }
 
 /// 128 random bits, in hex.
-fn new_client_id() -> String {
+pub(super) fn new_client_id() -> String {
     random_bytes::<16>()
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -249,7 +259,7 @@ fn new_client_id() -> String {
 /// RFC 7662 §2.1: the introspection endpoint requires authentication. A
 /// public client authenticates with its id alone, so it must not hold the
 /// scope that lets a client introspect and revoke every token.
-fn public_clients_do_not_introspect(c: &ClientRecord) -> Result<(), Invalid> {
+pub(super) fn public_clients_do_not_introspect(c: &ClientRecord) -> Result<(), Invalid> {
     if c.public && c.scopes.iter().any(|s| s == INTROSPECT_SCOPE) {
         return Err(Invalid::sentence(
             Field::Scope,
@@ -261,7 +271,7 @@ fn public_clients_do_not_introspect(c: &ClientRecord) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn client_name(name: String) -> Result<String, Invalid> {
+pub(super) fn client_name(name: String) -> Result<String, Invalid> {
     if name.trim().is_empty() {
         return Err(Invalid::of_field(Field::Name, "must not be empty"));
     }

@@ -7,11 +7,13 @@
 mod apis;
 mod clients;
 mod grants;
+mod import;
 mod keys;
 
 pub use apis::{ApiChanges, NewApi};
 pub use clients::{ClientChanges, ClientDetails, CreatedClient, NewClient, RotatedSecret};
 pub use grants::NewGrant;
+pub use import::{GeneratedSecret, ImportError, Imported};
 
 use std::str::FromStr;
 
@@ -80,6 +82,9 @@ pub enum AdminError {
     /// An input breaks a rule; nothing was changed.
     #[error("{0}")]
     Invalid(Invalid),
+    /// Input that is not what the operation reads (a line of an import).
+    #[error("{0}")]
+    Malformed(String),
     /// No such client, API, grant or secret.
     #[error("{0}")]
     NotFound(String),

@@ -69,6 +69,114 @@ impl Store {
         Ok(())
     }
 
+    /// Registers many clients in one change (an import batch): all or none.
+    /// `secret_hashes[i]` belongs to `clients[i]`.
+    pub async fn create_clients(
+        &self,
+        clients: &[ClientRecord],
+        secret_hashes: &[Option<Vec<u8>>],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_change().await?;
+        // 11 parameters a row, 100 rows a statement: within both backends' limits.
+        for chunk in clients.chunks(100) {
+            let sql = format!(
+                "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims) VALUES {}",
+                self.placeholders(chunk.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q
+                    .bind(&c.id)
+                    .bind(&c.name)
+                    .bind(flag(c.public))
+                    .bind(join(&c.scopes))
+                    .bind(c.default_scope.as_deref().map(join))
+                    .bind(c.lifetime.map(|l| l as i64))
+                    .bind(join(&c.grant_types))
+                    .bind(flag(c.enabled))
+                    .bind(c.created_at)
+                    .bind(c.token_format.map(|f| f.as_str()))
+                    .bind(
+                        c.claims
+                            .as_ref()
+                            .map(|m| serde_json::Value::from(m.clone()).to_string()),
+                    );
+            }
+            q.execute(&mut *tx).await.map_err(|e| {
+                conflict_on_unique(e, || "a client id in the batch already exists".into())
+            })?;
+        }
+        let secrets: Vec<(&ClientRecord, &Vec<u8>)> = clients
+            .iter()
+            .zip(secret_hashes)
+            .filter_map(|(c, h)| Some((c, h.as_ref()?)))
+            .collect();
+        for chunk in secrets.chunks(300) {
+            let sql = format!(
+                "INSERT INTO client_secrets (client_id, hash, created_at) VALUES {}",
+                self.placeholders(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, hash) in chunk {
+                q = q.bind(&c.id).bind(&hash[..]).bind(c.created_at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which of `ids` are registered already.
+    pub async fn existing_client_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM clients WHERE id IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            found.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
+    }
+
+    /// One page of clients, oldest first: those created after the client
+    /// `after` (a stable cursor, whatever is created meanwhile), whose name
+    /// starts with `name_prefix`.
+    pub async fn clients_page(
+        &self,
+        after: Option<&str>,
+        name_prefix: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let after = match after {
+            None => None,
+            Some(id) => Some(self.client(id).await?),
+        };
+        let rows = sqlx::query(
+            "SELECT * FROM clients
+             WHERE ($1 = 0 OR created_at > $2 OR (created_at = $2 AND id > $3))
+               AND ($4 = 0 OR substr(name, 1, length($5)) = $5)
+             ORDER BY created_at, id
+             LIMIT $6",
+        )
+        .bind(flag(after.is_some()))
+        .bind(after.as_ref().map_or(0, |c| c.created_at))
+        .bind(after.as_ref().map_or("", |c| c.id.as_str()))
+        .bind(flag(name_prefix.is_some()))
+        .bind(name_prefix.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(client_row).collect()
+    }
+
     pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
             .fetch_all(&self.pool)

@@ -212,6 +212,24 @@ impl Store {
         Ok(tx)
     }
 
+    /// `rows` groups of `columns` placeholders for a multi-row INSERT.
+    /// SQLite gets anonymous `?`: for numbered ones every bind looks its
+    /// name up in a list, quadratic in a large statement.
+    pub(crate) fn placeholders(&self, rows: usize, columns: usize) -> String {
+        (0..rows)
+            .map(|r| {
+                let p: Vec<String> = (1..=columns)
+                    .map(|k| match self.backend {
+                        Backend::Sqlite => "?".to_owned(),
+                        Backend::Postgres => format!("${}", r * columns + k),
+                    })
+                    .collect();
+                format!("({})", p.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// One registry change that must touch a row: `missing` when none matched,
     /// and then nothing is written.
     async fn change_one<'q>(

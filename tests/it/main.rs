@@ -9,6 +9,7 @@ mod clients;
 mod dialects;
 mod discovery;
 mod faults;
+mod import;
 mod interop;
 mod limits;
 mod live;
