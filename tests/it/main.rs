@@ -12,6 +12,7 @@ mod faults;
 mod interop;
 mod limits;
 mod live;
+mod logs;
 mod master_key;
 mod observability;
 mod opaque;
