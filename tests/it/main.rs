@@ -6,6 +6,7 @@ mod pg;
 
 mod cli;
 mod clients;
+mod connections;
 mod dialects;
 mod discovery;
 mod faults;
@@ -17,6 +18,7 @@ mod master_key;
 mod observability;
 mod opaque;
 mod postgres;
+mod serve;
 mod store;
 mod sweep;
 mod tls;
