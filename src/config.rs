@@ -66,6 +66,8 @@ pub struct LimitsConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Open connections at most; more are closed at once.
     pub max_connections: usize,
+    /// Open connections from one address at most (trusted proxies exempt).
+    pub max_connections_per_address: usize,
     /// Time a client has to send its request headers, and its body.
     pub request_timeout: std::time::Duration,
     /// Largest request head (request line and headers), in bytes.
@@ -86,6 +88,7 @@ impl Default for LimitsConfig {
             failures_before_backoff: 5,
             trusted_proxies: Vec::new(),
             max_connections: 10_000,
+            max_connections_per_address: 1000,
             request_timeout: std::time::Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
         }
@@ -150,6 +153,7 @@ pub struct LimitsSection {
     pub failures_before_backoff: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
     /// e.g. "10s"
     pub request_timeout: Option<String>,
     pub max_header_bytes: Option<usize>,
@@ -444,6 +448,10 @@ fn limits(l: LimitsSection) -> Result<LimitsConfig, ConfigError> {
             .max(1),
         trusted_proxies: trusted_proxies(l.trusted_proxies.unwrap_or_default())?,
         max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+        max_connections_per_address: l
+            .max_connections_per_address
+            .unwrap_or(d.max_connections_per_address)
+            .max(1),
         request_timeout: match l.request_timeout {
             None => d.request_timeout,
             Some(t) => humantime::parse_duration(&t).map_err(|e| {

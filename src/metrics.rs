@@ -14,7 +14,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later servers in the same
-/// process (tests) share it.
+/// process (tests) share it. Every family is described and every series
+/// registered at zero here, so that a fresh server's scrape already has
+/// them: `rate()` and absence alerts need a series before its first event.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -27,24 +29,108 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be set (an embedding program): then
             // this handle renders nothing, which is harmless.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                describe_and_register();
+            }
             handle
         })
         .clone()
 }
 
-/// Counts one answered request of an OAuth endpoint and its latency.
-pub fn request(endpoint: &'static str, status: u16, started: Instant) {
-    let outcome = match status {
+/// The endpoints `request` is called for.
+const ENDPOINTS: [&str; 3] = ["token", "introspect", "revoke"];
+/// An answer's outcome, from its status.
+const OUTCOMES: [&str; 5] = [
+    "ok",
+    "unauthorized",
+    "rate_limited",
+    "client_error",
+    "server_error",
+];
+
+fn outcome(status: u16) -> &'static str {
+    match status {
         200..=299 => "ok",
         401 => "unauthorized",
         429 => "rate_limited",
         400..=499 => "client_error",
         _ => "server_error",
-    };
+    }
+}
+
+fn describe_and_register() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "writ_http_requests_total",
+        "Answered requests of the token, introspection and revocation endpoints, by endpoint and outcome."
+    );
+    describe_histogram!(
+        "writ_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request of the token, introspection and revocation endpoints, by endpoint and outcome."
+    );
+    describe_counter!(
+        "writ_tokens_issued_total",
+        "Access tokens issued, by grant and format."
+    );
+    describe_counter!(
+        "writ_authentication_failures_total",
+        "Failed client authentications, registered client or not."
+    );
+    describe_counter!(
+        "writ_rate_limited_total",
+        "Requests refused with 429 by a rate limit or the failed-authentication back-off."
+    );
+    describe_histogram!(
+        "writ_store_seconds",
+        Unit::Seconds,
+        "Time to commit an opaque token, group commit included."
+    );
+    describe_counter!(
+        "writ_registry_lookups_total",
+        "Client lookups in the in-memory registry: a miss is an id nobody registered."
+    );
+    describe_counter!(
+        "writ_registry_reloads_total",
+        "In-memory registry rebuilds after a change in the database."
+    );
+    describe_counter!(
+        "writ_connections_refused_total",
+        "Connections closed at once: over max_connections, or over max_connections_per_address."
+    );
+    for endpoint in ENDPOINTS {
+        for outcome in OUTCOMES {
+            metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+                .increment(0);
+            let _ = metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome);
+        }
+    }
+    for grant in ["client_credentials", "implicit"] {
+        for format in ["jwt", "opaque"] {
+            metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
+                .increment(0);
+        }
+    }
+    for result in ["hit", "miss"] {
+        metrics::counter!("writ_registry_lookups_total", "result" => result).increment(0);
+    }
+    for name in [
+        "writ_authentication_failures_total",
+        "writ_rate_limited_total",
+        "writ_registry_reloads_total",
+        "writ_connections_refused_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    let _ = metrics::histogram!("writ_store_seconds", "operation" => "insert_token");
+}
+
+/// Counts one answered request of an OAuth endpoint and its latency.
+pub fn request(endpoint: &'static str, status: u16, started: Instant) {
+    let outcome = outcome(status);
     metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
         .increment(1);
-    metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint)
+    metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
 }
 

@@ -1,4 +1,5 @@
-//! `writ serve`: the server until SIGTERM or Ctrl-C.
+//! `writ serve`: the server until SIGTERM or Ctrl-C; SIGHUP (what
+//! `systemctl reload` sends) reloads what can be reloaded.
 
 use std::sync::Arc;
 
@@ -8,8 +9,21 @@ use crate::config::Config;
 use crate::server;
 
 pub async fn serve(config: Config) -> Result<(), CliError> {
+    // Installed before anything else: SIGHUP's default action ends the
+    // process, so one sent during start-up would kill it silently.
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let running = server::start(config, Arc::new(SystemClock)).await?;
     survive_file_size_limit();
+    #[cfg(unix)]
+    if let Some(mut hangups) = hangups {
+        let reloader = running.reloader();
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                reloader.reload().await;
+            }
+        });
+    }
     let stop = running.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -1,9 +1,11 @@
-//! A cap on open connections: past it, a new connection is closed at once,
-//! before any byte of it is read.
+//! Caps on open connections, in all and from one address: past either, a
+//! new connection is closed at once, before any byte of it is read.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,18 +23,82 @@ use tokio_util::either::Either;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections, plain or TLS (one path for both), while fewer than
-/// the cap are open.
+/// the caps are open.
 #[derive(Clone)]
 pub struct Acceptor {
     tls: Option<RustlsConfig>,
     permits: Arc<Semaphore>,
+    per_address: Arc<PerAddress>,
+}
+
+/// Open connections by peer address, so that one host cannot hold every
+/// slot. A trusted proxy carries many clients' connections: it is exempt.
+pub struct PerAddress {
+    max: usize,
+    exempt: Vec<ipnet::IpNet>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    pub fn new(max: usize, exempt: Vec<ipnet::IpNet>) -> Self {
+        Self {
+            max,
+            exempt,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for `ip`, given back when the returned guard drops; `None`
+    /// when the address already holds its share.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        if self.exempt.iter().any(|n| n.contains(&ip)) {
+            return Some(AddressSlot { table: None, ip });
+        }
+        let mut open = self.open.lock().expect("not poisoned");
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: Some(self.clone()),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in its address's count.
+pub struct AddressSlot {
+    table: Option<Arc<PerAddress>>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some(table) = &self.table else { return };
+        let mut open = table.open.lock().expect("not poisoned");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Acceptor {
     /// `tls`: serve HTTPS with the configuration as it is at each
     /// handshake (it is reloaded on renewal); `None`: plain HTTP.
-    pub fn new(tls: Option<RustlsConfig>, permits: Arc<Semaphore>) -> Self {
-        Self { tls, permits }
+    pub fn new(
+        tls: Option<RustlsConfig>,
+        permits: Arc<Semaphore>,
+        per_address: Arc<PerAddress>,
+    ) -> Self {
+        Self {
+            tls,
+            permits,
+            per_address,
+        }
     }
 }
 
@@ -45,14 +111,25 @@ where
     type Future = BoxFuture<'static, io::Result<(Self::Stream, Self::Service)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+        let refuse = |stream, service, why| -> Self::Future {
             metrics::counter!("writ_connections_refused_total").increment(1);
             drop((stream, service));
-            return Box::pin(async { Err(io::Error::other("connection limit reached")) });
+            Box::pin(async move { Err(io::Error::other(why)) })
+        };
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return refuse(stream, service, "connection limit reached");
+        };
+        let slot = match stream.peer_addr() {
+            Ok(peer) => self.per_address.take(peer.ip().to_canonical()),
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
+            return refuse(stream, service, "connection limit of the address reached");
         };
         let counted = |inner| Counted {
             inner,
             _permit: permit,
+            _slot: slot,
         };
         match &self.tls {
             None => Box::pin(async move { Ok((counted(Either::Left(stream)), service)) }),
@@ -69,10 +146,11 @@ where
     }
 }
 
-/// A connection that gives its slot back when it closes.
+/// A connection that gives its slots back when it closes.
 pub struct Counted<T> {
     inner: T,
     _permit: OwnedSemaphorePermit,
+    _slot: AddressSlot,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {

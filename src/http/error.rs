@@ -53,12 +53,21 @@ fn status(e: &OAuthError) -> StatusCode {
 /// login, the rate-limit headers, `Allow` after a wrong method. The private
 /// `detail` is logged here and never sent.
 pub fn render(e: OAuthError, dialect: Dialect) -> Response {
+    let detail = e.detail.as_deref().unwrap_or("");
     match e.code {
-        ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => tracing::error!(
+        ErrorCode::ServerError => tracing::error!(
             error = e.code.as_str(),
-            detail = e.detail.as_deref().unwrap_or(""),
+            detail,
             request_id = super::request_id::current(),
             "request failed"
+        ),
+        // An outage fails every request that needs the database until it
+        // passes: its cause is logged once, not once per request.
+        ErrorCode::TemporarilyUnavailable if outage_is_news(detail) => tracing::error!(
+            error = e.code.as_str(),
+            detail,
+            request_id = super::request_id::current(),
+            "request failed; further failures with this cause are logged at debug level for a minute"
         ),
         _ => tracing::debug!(
             error = e.code.as_str(),
@@ -107,6 +116,22 @@ pub fn render(e: OAuthError, dialect: Dialect) -> Response {
         headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     response
+}
+
+/// Whether an unavailability with this cause is worth an error line: the
+/// first of its kind, or the first in a minute.
+fn outage_is_news(detail: &str) -> bool {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static LAST: Mutex<Option<(String, Instant)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let news = last
+        .as_ref()
+        .is_none_or(|(said, at)| said != detail || at.elapsed() >= Duration::from_secs(60));
+    if news {
+        *last = Some((detail.to_owned(), Instant::now()));
+    }
+    news
 }
 
 impl IntoResponse for OAuthError {

@@ -119,21 +119,38 @@ impl Limits {
     }
 
     /// The caller's address: the socket's peer, or, when the peer is a
-    /// trusted proxy, the right-most `X-Forwarded-For` entry it did not add.
+    /// trusted proxy, the right-most `X-Forwarded-For` entry that no trusted
+    /// proxy added. Repeated header lines are one list, in order (RFC 9110
+    /// §5.3): a proxy that appends its own line (HAProxy's `option
+    /// forwardfor`) puts the address it saw after whatever the client wrote,
+    /// so only the entries to the right are believed. An entry that is not
+    /// an address stops the walk at the last trusted hop.
     pub fn source(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         let trusted = |ip: &IpAddr| self.config.trusted_proxies.iter().any(|n| n.contains(ip));
-        let mut source = peer.ip();
+        let mut source = peer.ip().to_canonical();
         if !trusted(&source) {
             return source;
         }
-        for value in headers.get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else { break };
-            for hop in text.rsplit(',') {
-                match hop.trim().parse::<IpAddr>() {
-                    Ok(ip) if trusted(&ip) => source = ip,
-                    Ok(ip) => return ip,
-                    Err(_) => return source,
-                }
+        let lines: Vec<&str> = match headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str())
+            .collect()
+        {
+            Ok(lines) => lines,
+            Err(_) => return source,
+        };
+        for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
+            let hop = hop.trim();
+            if hop.is_empty() {
+                // `a,,b` or a trailing comma: empty list elements are
+                // allowed and carry nothing (RFC 9110 §5.6.1).
+                continue;
+            }
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip.to_canonical()) => source = ip.to_canonical(),
+                Ok(ip) => return ip.to_canonical(),
+                Err(_) => return source,
             }
         }
         source
@@ -267,5 +284,49 @@ impl Limits {
         metrics::counter!("writ_rate_limited_total").increment(1);
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         OAuthError::rate_limited(policy, retry_after.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn behind(proxies: &[&str], lines: &[&str]) -> IpAddr {
+        let config = LimitsConfig {
+            trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+            ..LimitsConfig::default()
+        };
+        let limits = Limits::new(config, Arc::new(crate::clock::FixedClock::new(0)));
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", HeaderValue::from_str(line).unwrap());
+        }
+        limits.source("10.0.0.1:443".parse().unwrap(), &headers)
+    }
+
+    #[test]
+    fn rfc9110_5_3_repeated_forwarded_for_lines_are_one_list() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // The client wrote the first line; the proxy added the second.
+        assert_eq!(
+            behind(&["10.0.0.1/32"], &["203.0.113.5", "198.51.100.7"]),
+            ip("198.51.100.7")
+        );
+        // Walking right to left past every trusted proxy.
+        assert_eq!(
+            behind(
+                &["10.0.0.0/8"],
+                &["203.0.113.5, 198.51.100.7", "10.0.0.9", "10.0.0.8"]
+            ),
+            ip("198.51.100.7")
+        );
+        // Not an address: the last trusted hop is the caller.
+        assert_eq!(
+            behind(&["10.0.0.0/8"], &["198.51.100.7", "garbage, 10.0.0.9"]),
+            ip("10.0.0.9")
+        );
+        // An untrusted peer's header is ignored.
+        assert_eq!(behind(&[], &["198.51.100.7"]), ip("10.0.0.1"));
     }
 }

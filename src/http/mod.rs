@@ -76,6 +76,32 @@ pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 pub fn router(state: AppState) -> Router {
+    let routes = endpoints();
+    let mut app = routes.clone();
+    // RFC 8414 §3.1: an issuer with a path (`https://h/tenant1`) has its
+    // metadata at `/.well-known/oauth-authorization-server/tenant1`, and
+    // the endpoints it names are under that path. Both are served, and the
+    // plain paths too, for a proxy that strips the path before forwarding.
+    if let Some(path) = issuer_path(&state.issuer) {
+        app = app
+            .nest(&path, routes)
+            .route(&format!("{METADATA_PATH}{path}"), get(discovery::metadata));
+    }
+    app.layer(axum::middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+/// RFC 8414 §3: the metadata's well-known path for an issuer without a path.
+const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// The issuer's path without its trailing slash; `None` when it has none.
+fn issuer_path(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let path = url.path().trim_end_matches('/');
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+fn endpoints() -> Router<AppState> {
     let [oauth_token, moltin_token, wso2_token] = TOKEN_PATHS;
     Router::new()
         .route(
@@ -99,15 +125,10 @@ pub fn router(state: AppState) -> Router {
             post(revoke::revoke).fallback(error::method_not_allowed),
         )
         .route("/.well-known/jwks.json", get(discovery::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
-        )
+        .route(METADATA_PATH, get(discovery::metadata))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .layer(axum::middleware::from_fn(request_id::layer))
-        .with_state(state)
 }
 
 /// RFC 6749 §5.1, RFC 7662 §2.2: OAuth answers, errors included, must not be

@@ -167,3 +167,63 @@ impl From<IssueError> for OAuthError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PostgreSQL error as the driver reports it: only its SQLSTATE matters here.
+    #[derive(Debug)]
+    struct Pg(&'static str);
+
+    impl std::fmt::Display for Pg {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Pg {}
+
+    impl sqlx::error::DatabaseError for Pg {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn code_for(sqlstate: &'static str) -> ErrorCode {
+        let e = StoreError::Database(sqlx::Error::Database(Box::new(Pg(sqlstate))));
+        OAuthError::from(&e).code
+    }
+
+    #[test]
+    fn a_database_that_is_not_accepting_connections_or_is_gone_is_unavailable() {
+        // 55000: "the database system is not accepting connections" (or
+        // ALLOW_CONNECTIONS false); 3D000: "database … does not exist".
+        for sqlstate in ["55000", "3D000", "57P01", "08006", "25006", "42501"] {
+            assert_eq!(
+                code_for(sqlstate),
+                ErrorCode::TemporarilyUnavailable,
+                "{sqlstate}"
+            );
+        }
+        // A bug of ours stays a 500: a syntax error, a unique violation.
+        for sqlstate in ["42601", "23505"] {
+            assert_eq!(code_for(sqlstate), ErrorCode::ServerError, "{sqlstate}");
+        }
+    }
+}

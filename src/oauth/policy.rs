@@ -12,11 +12,31 @@ pub fn is_scope_token(token: &str) -> bool {
 
 /// Most scope tokens one request may name.
 pub const MAX_SCOPES: usize = 100;
+/// Longest scope value a request may name: a wildcard (`market:*`) would
+/// otherwise grant any length, and every byte lands in the token (a URL
+/// scope such as `https://api.example.com/auth/orders.read` fits easily).
+pub const MAX_SCOPE_VALUE_BYTES: usize = 256;
+/// Longest requested `scope` parameter, spaces included, so that a token
+/// stays small enough for the `Authorization` header limits of common
+/// proxies and servers (8 KiB).
+pub const MAX_SCOPE_BYTES: usize = 2048;
 
 /// Splits a space-delimited scope string into its distinct tokens, in order.
 pub fn parse_scope(scope: &str) -> Result<Vec<&str>, OAuthError> {
+    if scope.len() > MAX_SCOPE_BYTES {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("the requested scope is longer than {MAX_SCOPE_BYTES} bytes"),
+        ));
+    }
     let mut tokens: Vec<&str> = Vec::new();
     for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        if token.len() > MAX_SCOPE_VALUE_BYTES {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("a scope value is longer than {MAX_SCOPE_VALUE_BYTES} bytes"),
+            ));
+        }
         if tokens.len() == MAX_SCOPES {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,
@@ -169,6 +189,47 @@ mod tests {
         let err = parse_scope(&many.join(" ")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
         assert!(parse_scope(&many[..MAX_SCOPES].join(" ")).is_ok());
+    }
+
+    #[test]
+    fn one_scope_value_is_at_most_max_scope_value_bytes() {
+        let allowed = v(&["market:*"]);
+        let longest = format!("market:{}", "1".repeat(MAX_SCOPE_VALUE_BYTES - 7));
+        assert_eq!(
+            resolve_scope(Some(&longest), &allowed, &[]).unwrap(),
+            longest
+        );
+        for len in [MAX_SCOPE_VALUE_BYTES - 6, 1000] {
+            let long = format!("market:{}", "1".repeat(len));
+            let err = resolve_scope(Some(&long), &allowed, &[]).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidScope);
+            assert_eq!(
+                err.description,
+                format!("a scope value is longer than {MAX_SCOPE_VALUE_BYTES} bytes")
+            );
+        }
+        // `market:` and 16,000 characters was once granted, making a 22 KB JWT.
+        let huge = format!("market:{}", "1".repeat(16_000));
+        let err = resolve_scope(Some(&huge), &allowed, &[]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn the_requested_scope_is_at_most_max_scope_bytes() {
+        let allowed = v(&["s:*"]);
+        // Values of 100 bytes each, up to and then past the whole's bound.
+        let value = |i: usize| format!("s:{i:03}{}", "x".repeat(95));
+        let fits: Vec<String> = (0..MAX_SCOPE_BYTES / 101).map(value).collect();
+        assert!(fits.join(" ").len() <= MAX_SCOPE_BYTES);
+        assert!(resolve_scope(Some(&fits.join(" ")), &allowed, &[]).is_ok());
+        let over: Vec<String> = (0..=MAX_SCOPE_BYTES / 101).map(value).collect();
+        assert!(over.join(" ").len() > MAX_SCOPE_BYTES);
+        let err = resolve_scope(Some(&over.join(" ")), &allowed, &[]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+        assert_eq!(
+            err.description,
+            format!("the requested scope is longer than {MAX_SCOPE_BYTES} bytes")
+        );
     }
 
     #[test]

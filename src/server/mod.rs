@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::{Config, LimitsConfig, Tls};
-use crate::http::connections::Acceptor;
+use crate::http::connections::{Acceptor, PerAddress};
 use crate::http::limits::Limits;
 use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, RotationError};
@@ -141,6 +141,8 @@ pub struct RunningServer {
     pub issuer: String,
     stop: watch::Sender<bool>,
     handle: JoinHandle<std::io::Result<()>>,
+    /// The certificate served and the files it came from.
+    tls: Option<(RustlsConfig, Tls)>,
 }
 
 impl RunningServer {
@@ -158,16 +160,52 @@ impl RunningServer {
     pub fn stopper(&self) -> watch::Sender<bool> {
         self.stop.clone()
     }
+
+    /// What SIGHUP reloads without a restart: the TLS certificate (also
+    /// reloaded when its files change). Everything else in the
+    /// configuration needs a restart; the registry is always current.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// Reloads what can change while serving; see `RunningServer::reloader`.
+#[derive(Clone)]
+pub struct Reloader {
+    tls: Option<(RustlsConfig, Tls)>,
+}
+
+impl Reloader {
+    /// Reloads and logs what was reloaded; a certificate that does not load
+    /// is logged and the old one kept.
+    pub async fn reload(&self) {
+        let Some((rustls, files)) = &self.tls else {
+            tracing::info!(
+                "SIGHUP received; nothing to reload (configuration changes need a restart)"
+            );
+            return;
+        };
+        match rustls.reload_from_pem_file(&files.cert, &files.key).await {
+            Ok(()) => tracing::info!(cert = %files.cert.display(),
+                "SIGHUP received; TLS certificate reloaded (other configuration changes need a restart)"),
+            Err(e) => tracing::warn!(cert = %files.cert.display(), error = %e,
+                "SIGHUP received; TLS certificate not reloaded, the old one is kept"),
+        }
+    }
 }
 
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+    // What can fail without side effects comes first: a missing certificate
+    // or a taken port must not leave a new database and key file behind.
+    let tls = load_tls(config.tls.as_ref()).await?;
+    let (listener, addr) = bind(config.listen).await?;
     let (store, master) = open(&config).await?;
     let master = Arc::new(master);
     ensure_keys(&store, &master, clock.now()).await?;
     let registry = load_registry(&store, &master, clock.now()).await?;
     let has_clients = registry.load().has_clients();
-    let (listener, addr) = bind(config.listen).await?;
-    let tls = load_tls(config.tls.as_ref()).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let issuer = config
         .issuer
@@ -181,6 +219,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     spawn_tasks(
         &config, &store, &master, &registry, &clock, &state, used, &tls, &stop,
     );
+    let reloadable = tls.clone().zip(config.tls.clone());
     let handle = serve(listener, tls, router(state), &config.limits, &stop, store)?;
     tracing::info!("listening on {scheme}://{addr}");
     announce(&config, &issuer, has_clients);
@@ -189,6 +228,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         issuer,
         stop,
         handle,
+        tls: reloadable,
     })
 }
 
@@ -316,9 +356,13 @@ fn spawn_tasks(
 }
 
 /// Plain HTTP and HTTPS take the same path through axum-server, which
-/// exposes hyper's limits: how long a client may take to send its headers,
+/// exposes hyper's limits: how long a client may take to send its first
+/// request (counted from the connection, or the end of the TLS handshake,
+/// so one that sends nothing is closed too) and its later heads (counted
+/// from the previous answer, so an idle keep-alive connection is closed),
 /// how large they may be, and (with our acceptor) how many connections may
-/// be open. The store closes once the last request is answered.
+/// be open, in all and from one address. The store closes once the last
+/// request is answered.
 fn serve(
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
@@ -335,10 +379,21 @@ fn serve(
         let _ = stopped.wait_for(|s| *s).await;
         on_stop.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
-    let acceptor = Acceptor::new(tls, Arc::new(Semaphore::new(limits.max_connections)));
+    let per_address = PerAddress::new(
+        limits.max_connections_per_address,
+        limits.trusted_proxies.clone(),
+    );
+    let acceptor = Acceptor::new(
+        tls,
+        Arc::new(Semaphore::new(limits.max_connections)),
+        Arc::new(per_address),
+    );
     let mut server = axum_server::from_tcp(listener)
         .map_err(|e| StartError::Bind(addr, e))?
-        .acceptor(acceptor);
+        .acceptor(acceptor)
+        // hyper's header timeout starts only once protocol detection has
+        // read a byte: without this, a silent connection is never closed.
+        .first_request_timeout(limits.request_timeout);
     apply_limits(server.http_builder(), limits);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     Ok(tokio::spawn(async move {

@@ -75,11 +75,13 @@ impl StoreError {
                     // PostgreSQL SQLSTATE: connection exception (08), operator
                     // intervention such as terminated backends (57),
                     // insufficient resources such as a full disk (53), lost
-                    // credentials (28), CONNECT privilege (42501), or a
-                    // read-only database, as after a failover (25006).
+                    // credentials (28), CONNECT privilege (42501), a
+                    // read-only database, as after a failover (25006), a
+                    // database not accepting connections (55000: starting
+                    // up, shutting down, ALLOW_CONNECTIONS false) or not
+                    // there (3D000: dropped, or not yet restored).
                     ["08", "57", "53", "28"].iter().any(|c| code.starts_with(c))
-                        || code == "42501"
-                        || code == "25006"
+                        || ["42501", "25006", "55000", "3D000"].contains(&&*code)
                 }
             }
             _ => false,

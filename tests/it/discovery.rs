@@ -114,3 +114,67 @@ async fn rfc8414_metadata() {
     let health = w.get("/healthz").await;
     assert_eq!((health.status, health.text.as_str()), (200, "ok"));
 }
+
+/// RFC 8414 §3.1: for an issuer with a path, the metadata is at the
+/// well-known prefix inserted before the path; the endpoints it names are
+/// under the path. Behind a proxy that strips the path, the plain paths
+/// answer too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8414_3_1_issuer_with_a_path_is_discoverable() {
+    let mut w = Writ::new();
+    let c = w.client(&["--scope", "read"]);
+    let mut config = w.config();
+    config.issuer = Some("https://auth.example.test/tenant1".into());
+    w.start_configured(config).await;
+    let r = w
+        .get("/.well-known/oauth-authorization-server/tenant1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["issuer"], "https://auth.example.test/tenant1");
+    let token_endpoint = r.json["token_endpoint"].as_str().unwrap();
+    assert_eq!(
+        token_endpoint,
+        "https://auth.example.test/tenant1/oauth/token"
+    );
+    // Every endpoint the metadata names, at its path on this server.
+    for (member, expected) in [
+        ("token_endpoint", 405),
+        ("introspection_endpoint", 405),
+        ("revocation_endpoint", 405),
+        ("jwks_uri", 200),
+    ] {
+        let url = r.json[member].as_str().unwrap();
+        let path = url.trim_start_matches("https://auth.example.test");
+        assert!(path.starts_with("/tenant1/"), "{url}");
+        assert_eq!(w.get(path).await.status, expected, "{member} {path}");
+    }
+    // A token through the issuer's path, and through a proxy that strips it.
+    for path in ["/tenant1/oauth/token", "/oauth/token"] {
+        let r = w
+            .send(
+                w.http
+                    .post(w.url(path))
+                    .basic_auth(&c.id, Some(&c.secret))
+                    .form(&[("grant_type", "client_credentials"), ("scope", "read")]),
+            )
+            .await;
+        let token = r.access_token();
+        let jwks = w.get("/tenant1/.well-known/jwks.json").await.json;
+        verify(
+            token,
+            &jwks,
+            "https://auth.example.test/tenant1",
+            "https://auth.example.test/tenant1",
+        );
+    }
+    // The plain well-known path still answers (a proxy that strips the path).
+    let plain = w.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(plain.json, r.json);
+    // Another tenant's path is not this issuer's.
+    assert_eq!(
+        w.get("/.well-known/oauth-authorization-server/tenant2")
+            .await
+            .status,
+        404
+    );
+}

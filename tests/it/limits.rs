@@ -285,3 +285,52 @@ async fn slow_clients_big_heads_and_too_many_connections_are_cut_off() {
     })
     .await;
 }
+
+/// RFC 9110 §5.3: repeated `X-Forwarded-For` lines are one list, in order.
+/// A proxy that adds its own line (HAProxy's `option forwardfor`) puts the
+/// address it saw last; the client's own line comes first and proves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_written_forwarded_for_line_neither_escapes_nor_locks_out() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    let config = w.config_with_file(
+        "[limits]\nfailures_before_backoff = 3\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    );
+    start_on_fixed_clock(&mut w, config).await;
+    // What the proxy forwards: the client's line, then its own.
+    let via_proxy = |written: &str, seen: &str, secret: &str| {
+        w.http
+            .post(w.url("/oauth/token"))
+            .header("x-forwarded-for", written)
+            .header("x-forwarded-for", seen)
+            .basic_auth(&c.id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+    };
+    // A guesser at 198.51.100.7 rotating the line it writes still backs off…
+    for i in 0..3 {
+        w.send(via_proxy(
+            &format!("203.0.113.{i}"),
+            "198.51.100.7",
+            "wrong",
+        ))
+        .await
+        .assert_error(401, "invalid_client");
+    }
+    w.send(via_proxy("203.0.113.200", "198.51.100.7", "wrong"))
+        .await
+        .assert_error(429, "slow_down");
+    // …and writing the victim's address locks nobody else out.
+    for _ in 0..5 {
+        let r = w
+            .send(via_proxy("192.0.2.44", "198.51.100.8", "wrong"))
+            .await;
+        assert!(r.status == 401 || r.status == 429, "{}", r.text);
+    }
+    let victim = w
+        .http
+        .post(w.url("/oauth/token"))
+        .header("x-forwarded-for", "192.0.2.44")
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&[("grant_type", "client_credentials")]);
+    assert_eq!(w.send(victim).await.status, 200);
+}

@@ -164,3 +164,56 @@ async fn json_logs_carry_audit_events_and_request_ids() {
     let text = node.output();
     assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_is_described_and_present_from_the_start() {
+    let w = Writ::new();
+    let node = w.spawn(&[], &[]);
+    let remote = node.remote();
+    let m = remote.get("/metrics").await.text;
+    for family in [
+        "writ_http_requests_total",
+        "writ_http_request_duration_seconds",
+        "writ_tokens_issued_total",
+        "writ_authentication_failures_total",
+        "writ_rate_limited_total",
+        "writ_store_seconds",
+        "writ_registry_lookups_total",
+        "writ_registry_reloads_total",
+        "writ_connections_refused_total",
+        "writ_client_tokens_issued_total",
+        "writ_client_authentication_failures_total",
+    ] {
+        assert!(
+            m.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}:\n{m}"
+        );
+        assert!(
+            m.contains(&format!("# TYPE {family} ")),
+            "no TYPE for {family}:\n{m}"
+        );
+    }
+    for zero in [
+        "writ_rate_limited_total 0",
+        "writ_registry_reloads_total 0",
+        "writ_authentication_failures_total 0",
+        "writ_connections_refused_total 0",
+        r#"writ_http_requests_total{endpoint="token",outcome="rate_limited"} 0"#,
+        r#"writ_tokens_issued_total{grant="client_credentials",format="opaque"} 0"#,
+        r#"writ_registry_lookups_total{result="miss"} 0"#,
+        r#"writ_http_request_duration_seconds_count{endpoint="introspect",outcome="ok"} 0"#,
+        r#"writ_store_seconds_count{operation="insert_token"} 0"#,
+    ] {
+        assert!(m.contains(zero), "{zero} missing from a fresh server:\n{m}");
+    }
+    let c = w.client(&[]);
+    eventually(Duration::from_secs(2), || async {
+        remote.request_token(&c).await.status == 200
+    })
+    .await;
+    let m = remote.get("/metrics").await.text;
+    assert!(
+        m.contains(r#"writ_http_request_duration_seconds_count{endpoint="token",outcome="ok"} 1"#),
+        "{m}"
+    );
+}

@@ -207,3 +207,46 @@ async fn read_only_database_is_503_for_writes_and_heals() {
     assert_eq!(w.introspect(&opaque, &t).await.json["active"], false);
     w.server.take().unwrap().shutdown().await.unwrap();
 }
+
+/// A database that refuses connections (SQLSTATE 55000, as during
+/// maintenance) is an outage like any other: 503, and it heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_not_accepting_connections_is_503_and_heals() {
+    let db = PgDb::create().await;
+    let mut w = Writ::on_postgres(&db.url);
+    let opaque = w.client(&["--format", "opaque"]);
+    let jwt = w.client(&[]);
+    w.start().await;
+    let t = w.token(&opaque, "").await.access_token().to_owned();
+    db.admin(&format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+        db.name
+    ))
+    .await;
+    db.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name
+    ))
+    .await;
+    for _ in 0..3 {
+        w.token(&opaque, "")
+            .await
+            .assert_error(503, "temporarily_unavailable");
+    }
+    w.introspect(&opaque, &t)
+        .await
+        .assert_error(503, "temporarily_unavailable");
+    assert_eq!(w.token(&jwt, "").await.status, 200);
+    db.admin(&format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        db.name
+    ))
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        w.token(&opaque, "").await.status == 200
+    })
+    .await;
+    assert_eq!(w.introspect(&opaque, &t).await.json["active"], true);
+    w.server.take().unwrap().shutdown().await.unwrap();
+}
