@@ -12,7 +12,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// survives a crash; group commit keeps that affordable.
 pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    Ok(AnyPoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| {
@@ -26,5 +26,13 @@ pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
             })
         })
         .connect(&url)
-        .await?)
+        .await
+        .map_err(|e| open_error(path, e.to_string()))
+}
+
+fn open_error(path: &Path, cause: String) -> StoreError {
+    StoreError::Open(format!(
+        "cannot open the SQLite database {}: {cause}",
+        path.display()
+    ))
 }

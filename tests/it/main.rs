@@ -15,6 +15,7 @@ mod live;
 mod master_key;
 mod observability;
 mod opaque;
+mod opening;
 mod postgres;
 mod store;
 mod sweep;
