@@ -7,6 +7,7 @@
 //! servers know when to rebuild their in-memory snapshot.
 
 mod apis;
+mod backup;
 mod clients;
 mod grants;
 mod keys;
@@ -17,6 +18,7 @@ mod sqlite;
 mod tokens;
 
 pub use apis::ApiRecord;
+pub use backup::backup;
 pub use clients::{ClientRecord, SecretRecord};
 pub use grants::GrantRecord;
 pub use keys::{KeyRecord, KeyState};

@@ -50,7 +50,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 }
 
 /// A new empty file with mode 0600; an error if the file exists.
-fn create_new_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn create_new_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
