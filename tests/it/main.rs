@@ -11,6 +11,7 @@ mod dialects;
 mod discovery;
 mod faults;
 mod interop;
+mod keys;
 mod limits;
 mod live;
 mod master_key;
