@@ -36,6 +36,8 @@ fn token(n: u8, client_id: &str, expires_at: i64) -> TokenRecord {
         issued_at: 100,
         expires_at,
         revoked_at: None,
+        // Tokens from before issuers were recorded have none.
+        issuer: n.is_multiple_of(2).then(|| "https://issuer/".into()),
     }
 }
 
@@ -188,6 +190,7 @@ async fn contract(store: Store) {
         .collect();
     store.insert_tokens(&batch).await.unwrap();
     assert_eq!(store.token(&[5; 16]).await.unwrap(), Some(batch[5].clone()));
+    assert_eq!(store.token(&[6; 16]).await.unwrap(), Some(batch[6].clone()));
     assert_eq!(store.token(&[255; 16]).await.unwrap(), None);
     assert!(
         store.insert_tokens(&[batch[0].clone()]).await.is_err(),
