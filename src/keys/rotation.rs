@@ -138,9 +138,13 @@ async fn rotate_one(
     Ok(promote.kid)
 }
 
-/// The longest lifetime any token could have been issued with.
+/// The longest lifetime any token could have been issued with: the given
+/// default, the longest default any server opened the database with (a
+/// rotation from the CLI does not know the servers' configuration), and
+/// every client's and API's own.
 async fn longest_lifetime(store: &Store, server_default: u64) -> Result<i64, StoreError> {
-    let mut longest = server_default;
+    let recorded = store.longest_token_lifetime().await?.unwrap_or(0);
+    let mut longest = server_default.max(recorded);
     for c in store.clients().await? {
         longest = longest.max(c.lifetime.unwrap_or(0));
     }

@@ -13,6 +13,7 @@ mod grants;
 mod keys;
 mod master_key;
 mod postgres;
+mod settings;
 mod snapshot;
 mod sqlite;
 mod tokens;

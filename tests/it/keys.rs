@@ -1,5 +1,5 @@
 //! Signing keys shared by several processes: initialisation racing on a
-//! fresh database, and rotation.
+//! fresh database, rotation, and how long a retiring key stays published.
 
 use writ::clock::{Clock, SystemClock};
 use writ::keys::rotation::{ensure_signing_keys, rotate};
@@ -7,6 +7,7 @@ use writ::keys::MasterKey;
 use writ::store::{KeyRecord, KeyState, Location, Store};
 use writ::types::Algorithm;
 
+use crate::harness::Writ;
 use crate::pg::{PgDb, MASTER_KEY};
 
 const ALGORITHMS: [Algorithm; 3] = [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA];
@@ -118,4 +119,33 @@ async fn rotation_retires_every_active_key_of_the_algorithm_on_postgres() {
         .await
         .unwrap();
     rotation_leaves_one_active_key(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_rotation_keeps_the_old_key_published_for_the_servers_token_lifetime() {
+    let mut w = Writ::new();
+    w.start_configured(w.config_with_file("token_lifetime = 86400\n"))
+        .await;
+    let before = w.cli(&["key", "list"]);
+    let old = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "active")
+        .unwrap()["kid"]
+        .clone();
+    // The CLI has no config: its own default lifetime is 3600 s.
+    let now = SystemClock.now();
+    w.cli(&["key", "rotate"]);
+    let keys = w.cli(&["key", "list"]);
+    let retiring = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old)
+        .unwrap();
+    assert_eq!(retiring["state"], "retiring", "{keys}");
+    let until = retiring["publish_until"].as_i64().unwrap();
+    assert!(until >= now + 86400, "published until {until}, now {now}");
+    w.server.take().unwrap().shutdown().await.unwrap();
 }

@@ -219,6 +219,12 @@ async fn contract(store: Store) {
     assert_eq!(store.token(&[100; 16]).await.unwrap(), None);
     assert!(store.token(&[101; 16]).await.unwrap().is_some());
     assert!(!store.jti_revoked("jwt-1").await.unwrap());
+
+    // The longest token lifetime on record only ever grows.
+    assert_eq!(store.longest_token_lifetime().await.unwrap(), None);
+    store.record_token_lifetime(86400).await.unwrap();
+    store.record_token_lifetime(3600).await.unwrap();
+    assert_eq!(store.longest_token_lifetime().await.unwrap(), Some(86400));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
