@@ -85,6 +85,11 @@ enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Copy the SQLite database consistently, also while servers run
+    Backup {
+        /// The file to write; an existing file is never overwritten
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -437,6 +442,9 @@ async fn run(cli: Cli) -> Result<()> {
     if !matches!(cli.command, Command::Init) {
         refuse_missing_database(&config.database)?;
     }
+    if let Command::Backup { path } = &cli.command {
+        return backup(&config, path, cli.global.json).await;
+    }
     let (store, master) = server::open(&config).await?;
     let ctx = Ctx {
         admin: Admin::new(&store, &master, operator()),
@@ -463,6 +471,29 @@ fn refuse_missing_database(database: &str) -> Result<()> {
             )));
         }
     }
+    Ok(())
+}
+
+/// `writ backup PATH`: needs neither the master key nor a migration, and
+/// reminds of the key file, without which the copy is of no use.
+async fn backup(config: &Config, path: &std::path::Path, json: bool) -> Result<()> {
+    let location = crate::store::Location::parse(&config.database).map_err(StartError::from)?;
+    crate::store::backup(&location, path)
+        .await
+        .map_err(StartError::from)?;
+    let key_file = match (&location, &config.master_key) {
+        (crate::store::Location::Sqlite(db), None) => Some(server::key_file_for(db)),
+        _ => None,
+    };
+    let out = Output { json };
+    match &key_file {
+        Some(key) => out.note(&format!(
+            "Keep the master key file {} with the backup: restore both together.",
+            key.display()
+        )),
+        None => out.note("Keep WRIT_MASTER_KEY with the backup: restore both together."),
+    }
+    out.print(&json!({"backup": path, "key_file": key_file}));
     Ok(())
 }
 
@@ -536,6 +567,7 @@ impl Ctx<'_> {
                     .print(&json!({"database": self.config.database, "ready": true}));
                 Ok(())
             }
+            Command::Backup { .. } => unreachable!("backed up without opening the store"),
             Command::Client(c) => match c {
                 ClientCommand::Create(args) => self.client_create(args).await,
                 ClientCommand::Update(args) => self.client_update(args).await,

@@ -20,7 +20,10 @@ pub enum RotationError {
 }
 
 /// Makes sure each algorithm in `needed` has an active and a next key: ES256
-/// on first start, others when an API first asks for them.
+/// on first start, others when an API first asks for them. Keys are made
+/// outside the store's lock (an RSA key takes a while) and inserted only
+/// where, under it, they are still missing: nodes starting together make one
+/// active and one next key per algorithm between them.
 pub async fn ensure_signing_keys(
     store: &Store,
     master: &MasterKey,
@@ -28,24 +31,23 @@ pub async fn ensure_signing_keys(
     now: i64,
 ) -> Result<Vec<String>, RotationError> {
     let keys = store.keys().await?;
-    let mut created = Vec::new();
+    let mut candidates = Vec::new();
     for &alg in needed {
         let has = |state| {
             keys.iter()
                 .any(|k| k.algorithm == alg && k.state(now) == state)
         };
         if !has(KeyState::Active) {
-            let key = generate(master, alg, now, Some(now))?;
-            store.insert_key(&key).await?;
-            created.push(key.kid);
+            candidates.push(generate(master, alg, now, Some(now))?);
         }
         if !has(KeyState::Next) {
-            let key = generate(master, alg, now, None)?;
-            store.insert_key(&key).await?;
-            created.push(key.kid);
+            candidates.push(generate(master, alg, now, None)?);
         }
     }
-    Ok(created)
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store.insert_missing_keys(&candidates, now).await?)
 }
 
 /// One rotation for each algorithm in use (or only `only`): next → active,
@@ -136,9 +138,13 @@ async fn rotate_one(
     Ok(promote.kid)
 }
 
-/// The longest lifetime any token could have been issued with.
+/// The longest lifetime any token could have been issued with: the given
+/// default, the longest default any server opened the database with (a
+/// rotation from the CLI does not know the servers' configuration), and
+/// every client's and API's own.
 async fn longest_lifetime(store: &Store, server_default: u64) -> Result<i64, StoreError> {
-    let mut longest = server_default;
+    let recorded = store.longest_token_lifetime().await?.unwrap_or(0);
+    let mut longest = server_default.max(recorded);
     for c in store.clients().await? {
         longest = longest.max(c.lifetime.unwrap_or(0));
     }

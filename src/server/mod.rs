@@ -105,6 +105,9 @@ pub async fn open(config: &Config) -> Result<(Store, MasterKey), StartError> {
         (None, Location::Postgres(_)) => unreachable!("checked above"),
     };
     check_master_key(&store, &master).await?;
+    // Whoever rotates keys later (the CLI, with a config of its own or none)
+    // keeps retiring keys published for the longest lifetime on record.
+    store.record_token_lifetime(config.token_lifetime).await?;
     Ok((store, master))
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{display, parsed, Store, StoreError, Tx};
+use super::{display, parsed, Backend, Store, StoreError, Tx};
 use crate::types::Algorithm;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,6 +57,9 @@ impl KeyRecord {
     }
 }
 
+/// The PostgreSQL advisory lock key changes hold ("writkeys" in ASCII).
+const KEYS_LOCK: i64 = 0x7772_6974_6b65_7973;
+
 impl Store {
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM keys ORDER BY created_at, kid")
@@ -73,11 +76,55 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts each of `candidates` whose algorithm has no key in its state
+    /// (active when `activated_at` is set, else next) yet; returns the kids
+    /// inserted. The keys are read again in the transaction that inserts:
+    /// nodes starting together on a fresh database must not each add an
+    /// active key because none of them saw another's.
+    pub async fn insert_missing_keys(
+        &self,
+        candidates: &[KeyRecord],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_key_change().await?;
+        let mut keys = super::fetch(&mut tx, "SELECT * FROM keys", key_row).await?;
+        let mut inserted = Vec::new();
+        for key in candidates {
+            let state = key.state(now);
+            if keys
+                .iter()
+                .any(|k| k.algorithm == key.algorithm && k.state(now) == state)
+            {
+                continue;
+            }
+            insert_key(&mut tx, key).await?;
+            inserted.push(key.kid.clone());
+            keys.push(key.clone());
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// A registry change to the keys, serialised with every other one: on
+    /// SQLite the revision bump that starts it takes the write lock; on
+    /// PostgreSQL an advisory lock held until commit says so outright.
+    async fn begin_key_change(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin_change().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(KEYS_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// One rotation step for an algorithm, atomically: the active key
     /// `retiring` (if any) stops signing and stays published until
-    /// `publish_until`; `promote` (the next key) becomes active; `next` is
-    /// published to take over at the following rotation. Fails with
-    /// `Conflict` when another node rotated first.
+    /// `publish_until`, and so does any other active key of the algorithm
+    /// (left by nodes that once raced at start); `promote` (the next key)
+    /// becomes active; `next` is published to take over at the following
+    /// rotation. Fails with `Conflict` when another node rotated first.
     pub async fn rotate_keys(
         &self,
         retiring: Option<&str>,
@@ -86,7 +133,7 @@ impl Store {
         now: i64,
         publish_until: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_key_change().await?;
         if let Some(kid) = retiring {
             let n = sqlx::query(
                 "UPDATE keys SET retired_at = $1, publish_until = $2
@@ -104,6 +151,16 @@ impl Store {
                 )));
             }
         }
+        sqlx::query(
+            "UPDATE keys SET retired_at = $1, publish_until = $2
+             WHERE algorithm = $3 AND kid <> $4 AND retired_at IS NULL AND activated_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(publish_until)
+        .bind(promote.algorithm.as_str())
+        .bind(&promote.kid)
+        .execute(&mut *tx)
+        .await?;
         let n = sqlx::query(
             "UPDATE keys SET activated_at = $1 WHERE kid = $2 AND activated_at IS NULL",
         )

@@ -7,16 +7,19 @@
 //! servers know when to rebuild their in-memory snapshot.
 
 mod apis;
+mod backup;
 mod clients;
 mod grants;
 mod keys;
 mod master_key;
 mod postgres;
+mod settings;
 mod snapshot;
 mod sqlite;
 mod tokens;
 
 pub use apis::ApiRecord;
+pub use backup::backup;
 pub use clients::{ClientRecord, SecretRecord};
 pub use grants::GrantRecord;
 pub use keys::{KeyRecord, KeyState};
@@ -48,6 +51,12 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Config(String),
+    /// The database could not be opened or reached at start: where, and why.
+    #[error("{0}")]
+    Open(String),
+    /// The database has migrations this binary does not know.
+    #[error("the database was written by a newer version of Writ (its migration {0} is unknown to this binary): run that version or a later one")]
+    Newer(i64),
 }
 
 impl StoreError {
@@ -153,9 +162,21 @@ impl Store {
             Location::Sqlite(path) => (sqlite::connect(path).await?, Backend::Sqlite),
             Location::Postgres(url) => (postgres::connect(url).await?, Backend::Postgres),
         };
-        match backend {
-            Backend::Sqlite => sqlite::MIGRATOR.run(&pool).await?,
-            Backend::Postgres => postgres::MIGRATOR.run(&pool).await?,
+        let migrated = match backend {
+            Backend::Sqlite => sqlite::MIGRATOR.run(&pool).await,
+            Backend::Postgres => postgres::MIGRATOR.run(&pool).await,
+        };
+        match migrated {
+            Ok(()) => {}
+            // Applied but unknown here: a later Writ has been at this database.
+            Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+                pool.close().await;
+                return Err(StoreError::Newer(v));
+            }
+            Err(e) => {
+                pool.close().await;
+                return Err(e.into());
+            }
         }
         Ok(Self {
             pool,

@@ -11,8 +11,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// FULL`: a commit is on disk before it returns, so a token answered with 200
 /// survives a crash; group commit keeps that affordable.
 pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
+    create_private(path).map_err(|e| open_error(path, e.to_string()))?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    Ok(AnyPoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| {
@@ -26,5 +27,33 @@ pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
             })
         })
         .connect(&url)
-        .await?)
+        .await
+        .map_err(|e| open_error(path, e.to_string()))
+}
+
+fn open_error(path: &Path, cause: String) -> StoreError {
+    StoreError::Open(format!(
+        "cannot open the SQLite database {}: {cause}",
+        path.display()
+    ))
+}
+
+/// The database holds secret hashes and sealed keys: a new one is created
+/// readable by its owner only, before SQLite would create it 0644. SQLite
+/// gives the `-wal` and `-shm` files the database file's mode, so they
+/// follow. An existing file keeps the mode its owner gave it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    match create_new_private(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A new empty file with mode 0600; an error if the file exists.
+pub(super) fn create_new_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

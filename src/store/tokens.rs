@@ -18,29 +18,32 @@ pub struct TokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The issuer it was issued under; `None` for tokens from before issuers
+    /// were recorded, which count as the current issuer's.
+    pub issuer: Option<String>,
 }
 
 impl Store {
     /// Inserts a batch of tokens in one transaction (group commit).
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Multi-row INSERTs: 7 parameters a row, 700 a statement, well under
+        // Multi-row INSERTs: 8 parameters a row, 800 a statement, well under
         // both backends' limits. SQLite gets anonymous `?` placeholders: for
         // numbered ones every bind looks its name up in a list, quadratic here.
         for chunk in tokens.chunks(100) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let p: Vec<String> = (1..=7)
+                    let p: Vec<String> = (1..=8)
                         .map(|k| match self.backend {
                             Backend::Sqlite => "?".to_owned(),
-                            Backend::Postgres => format!("${}", i * 7 + k),
+                            Backend::Postgres => format!("${}", i * 8 + k),
                         })
                         .collect();
                     format!("({})", p.join(","))
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at) VALUES {}",
+                "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES {}",
                 rows.join(",")
             );
             let mut q = sqlx::query(&sql);
@@ -52,7 +55,8 @@ impl Store {
                     .bind(&t.scope)
                     .bind(&t.audience)
                     .bind(t.issued_at)
-                    .bind(t.expires_at);
+                    .bind(t.expires_at)
+                    .bind(t.issuer.as_deref());
             }
             q.execute(&mut *tx).await?;
         }
@@ -130,5 +134,6 @@ fn token_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         issued_at: row.try_get("issued_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        issuer: row.try_get("issuer")?,
     })
 }

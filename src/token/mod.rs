@@ -94,6 +94,7 @@ impl Tokens {
                     issued_at: now,
                     expires_at,
                     revoked_at: None,
+                    issuer: Some(self.issuer.to_string()),
                 };
                 let started = Instant::now();
                 self.writer.persist(record).await?;
@@ -162,9 +163,12 @@ impl Tokens {
                 return Ok(None);
             };
             // The selector is not secret: the token must match its stored hash.
+            // Like a JWT's `iss`, a token from another issuer is not ours to
+            // vouch for (say, after a restore under a new issuer).
             if !hashes_equal(&t.hash, &self.hasher.hash(raw))
                 || t.revoked_at.is_some()
                 || t.expires_at <= now
+                || t.issuer.as_deref().is_some_and(|i| i != &*self.issuer)
             {
                 return Ok(None);
             }

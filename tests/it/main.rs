@@ -4,6 +4,7 @@
 mod harness;
 mod pg;
 
+mod backup;
 mod cli;
 mod clients;
 mod connections;
@@ -12,12 +13,14 @@ mod discovery;
 mod faults;
 mod import;
 mod interop;
+mod keys;
 mod limits;
 mod live;
 mod logs;
 mod master_key;
 mod observability;
 mod opaque;
+mod opening;
 mod postgres;
 mod serve;
 mod store;

@@ -193,13 +193,19 @@ async fn format_follows_api_unless_the_client_sets_one() {
 async fn opaque_tokens_survive_a_restart() {
     let mut w = Writ::new();
     let c = w.client(&["--format", "opaque"]);
-    w.start().await;
+    // A restart keeps the issuer (the default one names the port, which
+    // changes here); under another issuer the tokens would be inactive.
+    let config = writ::config::Config {
+        issuer: Some("https://auth.example.test".into()),
+        ..w.config()
+    };
+    w.start_configured(config.clone()).await;
     let mut tokens = Vec::new();
     for _ in 0..20 {
         tokens.push(w.token(&c, "").await.access_token().to_owned());
     }
     w.server.take().unwrap().shutdown().await.unwrap();
-    w.start().await;
+    w.start_configured(config).await;
     for t in &tokens {
         assert_eq!(w.introspect(&c, t).await.json["active"], true);
     }
@@ -366,4 +372,38 @@ async fn tokens_of_a_disabled_or_deleted_client_introspect_inactive() {
         w.introspect(&rs, &t).await.json == json!({"active": false})
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_issued_under_another_issuer_are_inactive_whatever_their_format() {
+    let w = Writ::new();
+    let opaque = w.client(&["--format", "opaque"]);
+    let jwt = w.client(&[]);
+    // Two servers on one database, each with its own issuer (as after a
+    // restore under a new `--issuer`).
+    let a = w.spawn(&["--issuer", "https://a.example.test"], &[]);
+    let b = w.spawn(&["--issuer", "https://b.example.test"], &[]);
+    let (a, b) = (a.remote(), b.remote());
+    for c in [&opaque, &jwt] {
+        let from_a = a.request_token(c).await.access_token().to_owned();
+        let seen = a.introspect(c, &from_a).await.json;
+        assert_eq!(
+            (&seen["active"], &seen["iss"]),
+            (&json!(true), &json!("https://a.example.test")),
+            "{seen}"
+        );
+        assert_eq!(
+            b.introspect(c, &from_a).await.json,
+            json!({"active": false})
+        );
+        let from_b = b.request_token(c).await.access_token().to_owned();
+        assert_eq!(
+            b.introspect(c, &from_b).await.json["iss"],
+            "https://b.example.test"
+        );
+        assert_eq!(
+            a.introspect(c, &from_b).await.json,
+            json!({"active": false})
+        );
+    }
 }

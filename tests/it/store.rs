@@ -36,6 +36,8 @@ fn token(n: u8, client_id: &str, expires_at: i64) -> TokenRecord {
         issued_at: 100,
         expires_at,
         revoked_at: None,
+        // Tokens from before issuers were recorded have none.
+        issuer: n.is_multiple_of(2).then(|| "https://issuer/".into()),
     }
 }
 
@@ -188,6 +190,7 @@ async fn contract(store: Store) {
         .collect();
     store.insert_tokens(&batch).await.unwrap();
     assert_eq!(store.token(&[5; 16]).await.unwrap(), Some(batch[5].clone()));
+    assert_eq!(store.token(&[6; 16]).await.unwrap(), Some(batch[6].clone()));
     assert_eq!(store.token(&[255; 16]).await.unwrap(), None);
     assert!(
         store.insert_tokens(&[batch[0].clone()]).await.is_err(),
@@ -216,6 +219,12 @@ async fn contract(store: Store) {
     assert_eq!(store.token(&[100; 16]).await.unwrap(), None);
     assert!(store.token(&[101; 16]).await.unwrap().is_some());
     assert!(!store.jti_revoked("jwt-1").await.unwrap());
+
+    // The longest token lifetime on record only ever grows.
+    assert_eq!(store.longest_token_lifetime().await.unwrap(), None);
+    store.record_token_lifetime(86400).await.unwrap();
+    store.record_token_lifetime(3600).await.unwrap();
+    assert_eq!(store.longest_token_lifetime().await.unwrap(), Some(86400));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
