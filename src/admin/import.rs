@@ -37,6 +37,10 @@ struct Line {
     public: bool,
 }
 
+/// A checked line waiting for its batch: its number, the client, its
+/// secret's hash, and the secret when Writ made it (to show once).
+type Pending = (usize, ClientRecord, Option<Vec<u8>>, Option<String>);
+
 /// A client imported with a secret it did not bring: shown once.
 #[derive(Debug, Clone)]
 pub struct GeneratedSecret {
@@ -72,7 +76,7 @@ impl Admin<'_> {
         let hasher = self.master.secret_hasher();
         let mut done = Imported::default();
         let mut seen = HashSet::new();
-        let mut batch: Vec<(usize, ClientRecord, Option<Vec<u8>>, Option<String>)> = Vec::new();
+        let mut batch: Vec<Pending> = Vec::new();
         for (i, line) in input.lines().enumerate() {
             let number = i + 1;
             let fail = |error: AdminError, imported| ImportError {
@@ -166,7 +170,7 @@ impl Admin<'_> {
     /// (naming the first one's line).
     async fn write_batch(
         &self,
-        batch: &mut Vec<(usize, ClientRecord, Option<Vec<u8>>, Option<String>)>,
+        batch: &mut Vec<Pending>,
         done: &mut Imported,
     ) -> Result<(), ImportError> {
         if batch.is_empty() {

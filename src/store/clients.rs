@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Store, StoreError, Tx,
+    conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Backend, Store,
+    StoreError, Tx,
 };
 use crate::types::TokenFormat;
 
@@ -146,34 +147,38 @@ impl Store {
         Ok(found)
     }
 
-    /// One page of clients, oldest first: those created after the client
-    /// `after` (a stable cursor, whatever is created meanwhile), whose name
-    /// starts with `name_prefix`.
+    /// One page of clients in the order they were registered: those after
+    /// the client `after` (a cursor that no later registration can sort
+    /// before, so a walk sees every client once, also while clients are
+    /// added), whose name starts with `name_prefix`.
     pub async fn clients_page(
         &self,
         after: Option<&str>,
         name_prefix: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        let after = match after {
-            None => None,
-            Some(id) => Some(self.client(id).await?),
+        if let Some(id) = after {
+            self.client(id).await?;
+        }
+        let order = match self.backend {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "seq",
         };
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT * FROM clients
-             WHERE ($1 = 0 OR created_at > $2 OR (created_at = $2 AND id > $3))
-               AND ($4 = 0 OR substr(name, 1, length($5)) = $5)
-             ORDER BY created_at, id
-             LIMIT $6",
-        )
-        .bind(flag(after.is_some()))
-        .bind(after.as_ref().map_or(0, |c| c.created_at))
-        .bind(after.as_ref().map_or("", |c| c.id.as_str()))
-        .bind(flag(name_prefix.is_some()))
-        .bind(name_prefix.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE ($1 = 0 OR {order} > (SELECT {order} FROM clients WHERE id = $2))
+               AND ($3 = 0 OR substr(name, 1, length($4)) = $4)
+             ORDER BY {order}
+             LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(flag(after.is_some()))
+            .bind(after.unwrap_or(""))
+            .bind(flag(name_prefix.is_some()))
+            .bind(name_prefix.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(client_row).collect()
     }
 

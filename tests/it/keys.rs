@@ -136,7 +136,7 @@ async fn a_cli_rotation_keeps_the_old_key_published_for_the_servers_token_lifeti
         .clone();
     // The CLI has no config: its own default lifetime is 3600 s.
     let now = SystemClock.now();
-    w.cli(&["key", "rotate"]);
+    w.cli(&["key", "rotate", "--force"]);
     let keys = w.cli(&["key", "list"]);
     let retiring = keys
         .as_array()

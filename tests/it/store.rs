@@ -225,6 +225,43 @@ async fn contract(store: Store) {
     store.record_token_lifetime(86400).await.unwrap();
     store.record_token_lifetime(3600).await.unwrap();
     assert_eq!(store.longest_token_lifetime().await.unwrap(), Some(86400));
+
+    // Batches of clients (an import), and pages in registration order,
+    // whatever their ids and however many come after the cursor.
+    let batch: Vec<ClientRecord> = ["zz", "aa", "mm"].iter().map(|id| client(id)).collect();
+    let hashes = vec![Some(vec![1; 32]), None, Some(vec![2; 32])];
+    store.create_clients(&batch, &hashes).await.unwrap();
+    assert!(store
+        .create_clients(&batch[..1], &hashes[..1])
+        .await
+        .is_err());
+    assert_eq!(
+        store
+            .existing_client_ids(&["aa", "nope", "zz"])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.secrets("zz").await.unwrap().len(), 1);
+    let ids = |page: Vec<ClientRecord>| page.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let first = ids(store.clients_page(None, None, 1000).await.unwrap());
+    let tail = &first[first.len() - 3..];
+    assert_eq!(tail, ["zz", "aa", "mm"]);
+    assert_eq!(
+        ids(store.clients_page(Some("zz"), None, 1).await.unwrap()),
+        ["aa"]
+    );
+    store
+        .create_client(&client("00-newest"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.clients_page(Some("mm"), None, 10).await.unwrap()),
+        ["00-newest"]
+    );
+    let named = store.clients_page(None, Some("client z"), 1000).await;
+    assert_eq!(ids(named.unwrap()), ["zz"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
