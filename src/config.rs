@@ -13,6 +13,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://writ.db";
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 pub const DEFAULT_OPAQUE_MAX_BATCH: usize = 512;
+/// Clients held in memory unless `[cache] clients` says otherwise.
+pub const DEFAULT_CLIENT_CACHE: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,6 +36,9 @@ pub struct Config {
     pub tls: Option<Tls>,
     pub limits: LimitsConfig,
     pub log_format: LogFormat,
+    /// Clients held in memory at most (`[cache] clients`); the rest are
+    /// read from the store when asked for.
+    pub client_cache: u64,
 }
 
 /// `log_format = "text"` (default) or `"json"`: one JSON object a line.
@@ -116,6 +121,7 @@ impl Default for Config {
             tls: None,
             limits: LimitsConfig::default(),
             log_format: LogFormat::Text,
+            client_cache: DEFAULT_CLIENT_CACHE,
         }
     }
 }
@@ -136,6 +142,15 @@ pub struct FileConfig {
     pub keys: Option<KeysSection>,
     pub opaque_tokens: Option<OpaqueSection>,
     pub limits: Option<LimitsSection>,
+    pub cache: Option<CacheSection>,
+}
+
+/// `[cache]`: how much the registry holds in memory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Clients, with their secrets and grants (a few hundred bytes each).
+    pub clients: Option<u64>,
 }
 
 /// `[limits]` as written: every key optional, with a bare address allowed
@@ -247,6 +262,7 @@ impl Config {
             tls,
             limits,
             log_format,
+            client_cache: client_cache(file.cache.unwrap_or_default())?,
         })
     }
 
@@ -363,6 +379,17 @@ fn token_lifetime(seconds: Option<u64>) -> Result<u64, ConfigError> {
             format!("must be at most {MAX_LIFETIME} seconds (366 days)"),
         )),
         seconds => Ok(seconds),
+    }
+}
+
+fn client_cache(cache: CacheSection) -> Result<u64, ConfigError> {
+    match cache.clients {
+        Some(0) => Err(ConfigError::Invalid(
+            "cache.clients",
+            "0".into(),
+            "must be at least 1".into(),
+        )),
+        n => Ok(n.unwrap_or(DEFAULT_CLIENT_CACHE)),
     }
 }
 

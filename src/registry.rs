@@ -1,16 +1,37 @@
-//! The in-memory snapshot of clients, APIs, grants and keys.
+//! What the hot path reads, kept in memory and fresh by the change log.
 //!
-//! These are few, read on every token request and rarely changed, so the hot
-//! path reads an immutable `Registry` (swapped whole when the store's revision
-//! moves) and never touches the database or takes a lock.
+//! - APIs and signing keys are few: an immutable `Snapshot`, swapped whole
+//!   (without a lock) when one of them changes.
+//! - Clients may be a million: a bounded cache, loaded on demand. An id the
+//!   node does not hold is looked up in the store before it is refused, so a
+//!   client created by the CLI or on another node is usable by the very
+//!   next request; concurrent lookups of one id share one query, and ids
+//!   nobody registered are remembered for a while, so random ids do not
+//!   become a flood of queries.
+//! - Every registry write records what it touched (`store::Change`); the
+//!   refresh task applies only those entries, so a change costs the same
+//!   with ten clients or a million. A node that fell behind the log's
+//!   retention starts afresh.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
 
 use crate::keys::{hashes_equal, MasterKey, SigningKey};
-use crate::store::{ApiRecord, KeyRecord, KeyState, Snapshot};
+use crate::store::{
+    ApiRecord, Change, ClientEntry, KeyRecord, KeyState, Snapshot as Rows, Store, StoreError,
+};
 use crate::types::{Algorithm, TokenFormat};
+
+/// Ids nobody registered are remembered this long (or until the change
+/// log says one was created), at most this many.
+const UNKNOWN_FOR: Duration = Duration::from_secs(60);
+const UNKNOWN_CAPACITY: u64 = 100_000;
+/// Changes read from the log at a time.
+const CHANGE_BATCH: i64 = 10_000;
 
 /// `last_used_at` is written at most this often per secret.
 pub const USAGE_INTERVAL: i64 = 60;
@@ -59,6 +80,44 @@ impl StoredSecret {
 }
 
 impl Client {
+    pub fn from_entry(entry: ClientEntry) -> Self {
+        let c = entry.client;
+        let default_scope = c.default_scope.unwrap_or_else(|| {
+            c.scopes
+                .iter()
+                .filter(|s| !s.ends_with('*'))
+                .cloned()
+                .collect()
+        });
+        Self {
+            id: c.id,
+            name: c.name,
+            public: c.public,
+            scopes: c.scopes,
+            default_scope,
+            lifetime: c.lifetime,
+            grant_types: c.grant_types,
+            enabled: c.enabled,
+            token_format: c.token_format,
+            claims: c.claims,
+            secrets: entry
+                .secrets
+                .into_iter()
+                .map(|s| StoredSecret {
+                    id: s.id,
+                    hash: s.hash,
+                    expires_at: s.expires_at,
+                    last_reported: AtomicI64::new(s.last_used_at.unwrap_or(i64::MIN / 2)),
+                })
+                .collect(),
+            grants: entry
+                .grants
+                .into_iter()
+                .map(|g| (g.api, g.scopes))
+                .collect(),
+        }
+    }
+
     /// Compares against every live secret in constant time, without stopping
     /// at the first match; returns the one that matched.
     pub fn matching_secret(&self, presented: &[u8; 32], now: i64) -> Option<&StoredSecret> {
@@ -120,10 +179,11 @@ fn open_key(master: &MasterKey, k: &KeyRecord) -> Result<SigningKey, RegistryErr
     Ok(key)
 }
 
+/// The APIs and signing keys, immutable; rebuilt whole when one changes.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub struct Snapshot {
+    /// The store's revision when it was read.
     pub revision: i64,
-    clients: HashMap<String, Client>,
     apis: HashMap<String, Api>,
     signers: HashMap<Algorithm, Arc<SigningKey>>,
     /// Every key a resource server may still meet, active or retiring.
@@ -137,69 +197,20 @@ pub struct Registry {
     pub key_errors: Vec<RegistryError>,
 }
 
-impl Registry {
+impl Snapshot {
     /// Builds a snapshot, reusing already-decrypted keys from `previous`.
     /// Keys that cannot be opened are left out and listed in `key_errors`.
-    pub fn build(
-        snapshot: Snapshot,
-        master: &MasterKey,
-        now: i64,
-        previous: Option<&Registry>,
-    ) -> Self {
-        let mut clients: HashMap<String, Client> = snapshot
-            .clients
-            .into_iter()
-            .map(|c| {
-                let default_scope = c.default_scope.unwrap_or_else(|| {
-                    c.scopes
-                        .iter()
-                        .filter(|s| !s.ends_with('*'))
-                        .cloned()
-                        .collect()
-                });
-                let client = Client {
-                    id: c.id.clone(),
-                    name: c.name,
-                    public: c.public,
-                    scopes: c.scopes,
-                    default_scope,
-                    lifetime: c.lifetime,
-                    grant_types: c.grant_types,
-                    enabled: c.enabled,
-                    token_format: c.token_format,
-                    claims: c.claims,
-                    secrets: Vec::new(),
-                    grants: HashMap::new(),
-                };
-                (c.id, client)
-            })
-            .collect();
-        for s in snapshot.secrets {
-            if let Some(c) = clients.get_mut(&s.client_id) {
-                c.secrets.push(StoredSecret {
-                    id: s.id,
-                    hash: s.hash,
-                    expires_at: s.expires_at,
-                    last_reported: AtomicI64::new(s.last_used_at.unwrap_or(i64::MIN / 2)),
-                });
-            }
-        }
-        for g in snapshot.grants {
-            if let Some(c) = clients.get_mut(&g.client_id) {
-                c.grants.insert(g.api, g.scopes);
-            }
-        }
-        let apis = snapshot
+    pub fn build(rows: Rows, master: &MasterKey, now: i64, previous: Option<&Snapshot>) -> Self {
+        let apis = rows
             .apis
             .into_iter()
             .map(|a| (a.identifier.clone(), a))
             .collect();
-
         let mut signers = HashMap::new();
         let mut published = Vec::new();
         let mut next_expiry: Option<i64> = None;
         let mut key_errors = Vec::new();
-        for k in snapshot.keys {
+        for k in rows.keys {
             let state = k.state(now);
             if state == KeyState::Expired {
                 continue;
@@ -230,8 +241,7 @@ impl Registry {
             "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>()
         });
         Self {
-            revision: snapshot.revision,
-            clients,
+            revision: rows.revision,
             apis,
             signers,
             published,
@@ -239,10 +249,6 @@ impl Registry {
             next_expiry,
             key_errors,
         }
-    }
-
-    pub fn client(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id)
     }
 
     pub fn api(&self, identifier: &str) -> Option<&Api> {
@@ -261,10 +267,6 @@ impl Registry {
             .map(|k| k.as_ref())
     }
 
-    pub fn has_clients(&self) -> bool {
-        !self.clients.is_empty()
-    }
-
     /// Every scope some API defines, for the RFC 8414 metadata.
     pub fn api_scopes(&self) -> Vec<String> {
         let mut all: Vec<String> = self.apis.values().flat_map(|a| a.scopes.clone()).collect();
@@ -272,6 +274,270 @@ impl Registry {
         all.dedup();
         all
     }
+
+    fn key_error_kids(&self) -> Vec<&str> {
+        self.key_errors.iter().map(|e| e.kid()).collect()
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Change-log entries applied.
+    pub changes: usize,
+    /// The API and key snapshot was rebuilt.
+    pub rebuilt: bool,
+    /// The log no longer reached back: everything was dropped and re-read.
+    pub reset: bool,
+}
+
+/// Why a client could not be loaded: an id nobody registered, or the store.
+#[derive(Debug, Clone)]
+enum Load {
+    Unknown,
+    Store(Arc<StoreError>),
+}
+
+pub struct Registry {
+    snapshot: ArcSwap<Snapshot>,
+    clients: moka::future::Cache<String, Arc<Client>>,
+    unknown: moka::sync::Cache<String, ()>,
+    store: Store,
+    master: Arc<MasterKey>,
+    /// The newest revision whose changes this node has applied.
+    applied: AtomicI64,
+    /// One snapshot rebuild at a time.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("applied", &self.applied.load(Ordering::Relaxed))
+            .field("clients", &self.clients.entry_count())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Reads the APIs and keys; clients come as they are asked for.
+    pub async fn open(
+        store: Store,
+        master: Arc<MasterKey>,
+        capacity: u64,
+        now: i64,
+    ) -> Result<Self, StoreError> {
+        let rows = store.snapshot().await?;
+        let applied = rows.revision;
+        let snapshot = Snapshot::build(rows, &master, now, None);
+        Ok(Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            clients: moka::future::Cache::builder()
+                .max_capacity(capacity.max(1))
+                .build(),
+            unknown: moka::sync::Cache::builder()
+                .max_capacity(UNKNOWN_CAPACITY)
+                .time_to_live(UNKNOWN_FOR)
+                .build(),
+            store,
+            master,
+            applied: AtomicI64::new(applied),
+            rebuilding: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The APIs and keys, as of now; no lock, no query.
+    pub fn snapshot(&self) -> Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
+
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// A client by id: from memory, else from the store (read-your-writes);
+    /// `None` for an id nobody registered.
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(c) = self.clients.get(id).await {
+            lookup_counter(true);
+            return Ok(Some(c));
+        }
+        lookup_counter(false);
+        if self.unknown.contains_key(id) {
+            return Ok(None);
+        }
+        let before = self.applied();
+        let store = &self.store;
+        let loaded = self
+            .clients
+            .try_get_with_by_ref(id, async {
+                match store.client_entry(id).await {
+                    Ok(Some(entry)) => Ok(Arc::new(Client::from_entry(entry))),
+                    Ok(None) => Err(Load::Unknown),
+                    Err(e) => Err(Load::Store(Arc::new(e))),
+                }
+            })
+            .await;
+        // A change applied while the query ran may be newer than what it
+        // read: then keep nothing from it, and the next request reads again.
+        let raced = self.applied() != before;
+        match loaded {
+            Ok(client) => {
+                if raced {
+                    self.clients.invalidate(id).await;
+                }
+                Ok(Some(client))
+            }
+            Err(e) => match &*e {
+                Load::Unknown => {
+                    if !raced {
+                        self.unknown.insert(id.to_owned(), ());
+                    }
+                    Ok(None)
+                }
+                Load::Store(e) => Err(StoreError::Shared(e.clone())),
+            },
+        }
+    }
+
+    /// A client only if it is in memory (for metrics, which must not query).
+    pub fn cached_client(&self, id: &str) -> Option<Arc<Client>> {
+        futures_util::FutureExt::now_or_never(self.clients.get(id)).flatten()
+    }
+
+    /// Read-your-writes for a target: an API this node does not hold, or a
+    /// grant its cached client lacks, is looked for in the store before a
+    /// request is refused. Returns the client as now known.
+    pub async fn refresh_for_target(
+        &self,
+        client: &Arc<Client>,
+        audience: &str,
+        now: i64,
+    ) -> Result<Arc<Client>, StoreError> {
+        let probe = format!("target\u{0}{}\u{0}{audience}", client.id);
+        if self.unknown.contains_key(&probe) {
+            return Ok(client.clone());
+        }
+        if self.snapshot().api(audience).is_none() && self.store.api_exists(audience).await? {
+            self.rebuild(now).await?;
+        }
+        let mut fresh = client.clone();
+        if !client.grants.contains_key(audience) {
+            self.clients.invalidate(&client.id).await;
+            if let Some(c) = self.client(&client.id).await? {
+                fresh = c;
+            }
+        }
+        if self.snapshot().api(audience).is_none() || !fresh.grants.contains_key(audience) {
+            self.unknown.insert(probe, ());
+        }
+        Ok(fresh)
+    }
+
+    /// Applies what the change log recorded since the last call: forgets
+    /// changed clients, rebuilds the snapshot when an API or key changed
+    /// (or a retiring key's publication ended), starts afresh when the log
+    /// no longer reaches back.
+    pub async fn apply_changes(&self, now: i64) -> Result<Applied, StoreError> {
+        let mut applied = Applied::default();
+        let mut rebuild = self.snapshot().next_expiry.is_some_and(|t| t <= now);
+        let current = self.store.revision().await?;
+        loop {
+            let from = self.applied();
+            let Some(changes) = self.store.changes_since(from, CHANGE_BATCH).await? else {
+                return self.start_afresh(current, now, applied).await;
+            };
+            for record in &changes {
+                match record.change() {
+                    Some(Change::Client(id)) => {
+                        self.clients.invalidate(id).await;
+                        self.forget_unknown(id);
+                    }
+                    Some(Change::ClientCreated(id)) => self.forget_unknown(id),
+                    Some(Change::ClientsCreated) => self.unknown.invalidate_all(),
+                    Some(Change::Api(_) | Change::Keys) => {
+                        rebuild = true;
+                        self.unknown.invalidate_all();
+                    }
+                    None => {}
+                }
+            }
+            applied.changes += changes.len();
+            if let Some(last) = changes.last() {
+                self.applied.store(last.revision, Ordering::Release);
+            }
+            if (changes.len() as i64) < CHANGE_BATCH {
+                break;
+            }
+        }
+        // A revision with no entry (a writer that records none): what it
+        // changed is unknown, so nothing held can be trusted.
+        if self.applied() < current {
+            return self.start_afresh(current, now, applied).await;
+        }
+        if rebuild {
+            self.rebuild(now).await?;
+            applied.rebuilt = true;
+        }
+        Ok(applied)
+    }
+
+    /// Drops every client held and re-reads the APIs and keys.
+    async fn start_afresh(
+        &self,
+        current: i64,
+        now: i64,
+        applied: Applied,
+    ) -> Result<Applied, StoreError> {
+        self.clients.invalidate_all();
+        self.unknown.invalidate_all();
+        self.rebuild(now).await?;
+        self.applied.fetch_max(current, Ordering::AcqRel);
+        Ok(Applied {
+            reset: true,
+            rebuilt: true,
+            ..applied
+        })
+    }
+
+    /// Re-reads the APIs and keys now (one rebuild at a time).
+    pub async fn rebuild(&self, now: i64) -> Result<(), StoreError> {
+        let _one = self.rebuilding.lock().await;
+        let rows = self.store.snapshot().await?;
+        let current = self.snapshot();
+        let next = Snapshot::build(rows, &self.master, now, Some(&current));
+        // Said once, when the set of unusable keys changes.
+        if next.key_error_kids() != current.key_error_kids() {
+            for e in &next.key_errors {
+                tracing::error!(error = %e, "a signing key cannot be used; tokens it would sign get 503");
+            }
+        }
+        self.snapshot.store(Arc::new(next));
+        metrics::counter!("writ_registry_reloads_total").increment(1);
+        Ok(())
+    }
+
+    /// A target probe or unknown id that may now exist.
+    fn forget_unknown(&self, id: &str) {
+        self.unknown.invalidate(id);
+        // Probes name the client too; they are few and short-lived.
+        let prefix = format!("target\u{0}{id}\u{0}");
+        let _ = self
+            .unknown
+            .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+    }
+}
+
+/// Lookups answered from memory ("hit") or not. The handles are registered
+/// once: `counter!` would look its key up in the recorder's locked registry
+/// on every request.
+fn lookup_counter(hit: bool) {
+    use std::sync::LazyLock;
+    static HIT: LazyLock<metrics::Counter> =
+        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "hit"));
+    static MISS: LazyLock<metrics::Counter> =
+        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "miss"));
+    if hit { &HIT } else { &MISS }.increment(1);
 }
 
 #[cfg(test)]
@@ -299,11 +565,11 @@ mod tests {
         let foreign = key_row(&MasterKey::from_bytes(&[8; 32]), Algorithm::EdDSA);
         let mut swapped = key_row(&master, Algorithm::RS256);
         swapped.private_key = good.private_key.clone();
-        let snapshot = Snapshot {
+        let rows = Rows {
             keys: vec![good.clone(), foreign.clone(), swapped.clone()],
-            ..Snapshot::default()
+            ..Rows::default()
         };
-        let registry = Registry::build(snapshot, &master, 2, None);
+        let registry = Snapshot::build(rows, &master, 2, None);
         assert_eq!(registry.signer(Algorithm::ES256).unwrap().kid, good.kid);
         assert!(registry.signer(Algorithm::EdDSA).is_none());
         assert!(registry.signer(Algorithm::RS256).is_none());

@@ -13,7 +13,7 @@ const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "n
 use crate::oauth::client_credentials::GRANT_TYPE;
 
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    let jwks = state.registry.load().jwks.clone();
+    let jwks = state.registry.snapshot().jwks.clone();
     (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
@@ -31,7 +31,7 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         &[]
     };
-    let scopes = state.registry.load().api_scopes();
+    let scopes = state.registry.snapshot().api_scopes();
     let mut doc = json!({
         "issuer": &*state.issuer,
         "token_endpoint": format!("{base}/oauth/token"),

@@ -20,10 +20,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         {
             let mut text = state.metrics.render();
-            let registry = state.registry.load();
+            let registry = &state.registry;
             state
                 .per_client
-                .render(&mut text, |id| registry.client(id).is_some());
+                .render(&mut text, |id| registry.cached_client(id).is_some());
             text
         },
     )
@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let registry = state.registry.load();
+    let registry = state.registry.snapshot();
     let keys = registry.signer(Algorithm::ES256).is_some();
     // A key that cannot be opened (say a next key sealed under another
     // master key) signs nothing yet, but would once rotated: say so.

@@ -19,19 +19,22 @@ pub async fn introspect(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let (source, registry, now) = (
+        let (source, snapshot, now) = (
             state.limits.source(peer, &headers),
-            state.registry.load(),
+            state.registry.snapshot(),
             state.clock.now(),
         );
         let (caller, token) = state
-            .caller_and_token(source, &headers, body, &registry, now)
+            .caller_and_token(source, &headers, body, &snapshot, now)
             .await?;
-        let holder = token.as_ref().and_then(|t| registry.client(&t.client_id));
+        let holder = match &token {
+            Some(t) => state.registry.client(&t.client_id).await?,
+            None => None,
+        };
         Ok::<_, OAuthError>(oauth_json(rules::response(
-            caller,
+            &caller,
             token.as_ref(),
-            holder,
+            holder.as_deref(),
             &state.issuer,
         )))
     };

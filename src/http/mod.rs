@@ -14,7 +14,6 @@ mod token;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +28,7 @@ use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Refusal};
-use crate::registry::{Client, Registry};
+use crate::registry::{Client, Registry, Snapshot};
 use crate::store::Store;
 use crate::token::{TokenInfo, Tokens};
 use limits::Budget;
@@ -53,7 +52,7 @@ impl AppState {
 }
 
 pub struct Shared {
-    pub registry: Arc<ArcSwap<Registry>>,
+    pub registry: Arc<Registry>,
     pub clock: Arc<dyn Clock>,
     /// Keys the HMAC of client secrets.
     pub secret_hasher: SecretHasher,
@@ -267,35 +266,33 @@ impl Shared {
     /// credentials are looked at; a failure is counted; an authenticated
     /// client spends its own rate budget (nobody else can without its
     /// secret) whatever the rest of its request turns out to be, and its
-    /// secret's use is noted.
-    fn authenticate<'r>(
+    /// secret's use is noted. The client comes from memory, or from the
+    /// store for an id this node does not hold (read-your-writes).
+    async fn authenticate(
         &self,
         credentials: &ClientCredentials,
         source: IpAddr,
-        registry: &'r Registry,
         now: i64,
         budget: Budget,
-    ) -> Result<Authenticated<'r>, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
-        match credentials.authenticate(registry, &self.secret_hasher, now) {
+        let client = self.registry.client(id).await?;
+        match credentials.authenticate(client.as_deref(), &self.secret_hasher, now) {
             Err(e) => {
                 if e.code == ErrorCode::InvalidClient {
                     self.limits.record_failure(id, source);
-                    let registered = registry.client(id).is_some();
-                    registry_lookup(registered);
-                    if registered {
+                    if client.is_some() {
                         self.per_client.failed(id);
                     }
                 }
                 Err(e)
             }
             Ok(who) => {
-                registry_lookup(true);
                 self.limits.record_success(id, source);
                 self.limits.check_client(&who.client.id, budget)?;
                 self.record_use(&who, now);
-                Ok(who)
+                Ok(client.expect("authenticated clients exist"))
             }
         }
     }
@@ -303,14 +300,14 @@ impl Shared {
     /// The steps introspection and revocation share, in order: the
     /// address's budget, the body, the caller's authentication, the token
     /// looked up.
-    async fn caller_and_token<'r>(
+    async fn caller_and_token(
         &self,
         source: IpAddr,
         headers: &HeaderMap,
         body: Body,
-        registry: &'r Registry,
+        snapshot: &Snapshot,
         now: i64,
-    ) -> Result<(&'r Client, Option<TokenInfo>), OAuthError> {
+    ) -> Result<(Arc<Client>, Option<TokenInfo>), OAuthError> {
         let body = self.admit(source, headers, body).await?;
         let params = read_params(headers, body, self.limits.request_timeout()).await?;
         let credentials = self.credentials(
@@ -318,11 +315,12 @@ impl Shared {
             params.get("client_id").map(str::to_owned),
             params.get("client_secret").map(str::to_owned),
         )?;
-        let caller =
-            self.authenticate(&credentials, source, registry, now, Budget::Introspection)?;
+        let caller = self
+            .authenticate(&credentials, source, now, Budget::Introspection)
+            .await?;
         let raw = token_param(&params)?;
-        let token = self.tokens.lookup(raw, registry, now).await?;
-        Ok((caller.client, token))
+        let token = self.tokens.lookup(raw, snapshot, now).await?;
+        Ok((caller, token))
     }
 
     /// Notes that a secret was used, at most once a minute per secret; the
@@ -334,17 +332,4 @@ impl Shared {
             }
         }
     }
-}
-
-/// Every client is looked up in the in-memory registry, never in the
-/// database: a miss is an id nobody registered, answered without a query.
-/// The two handles are registered once: `counter!` would look its key up in
-/// the recorder's locked registry on every request.
-fn registry_lookup(hit: bool) {
-    use std::sync::LazyLock;
-    static HIT: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "hit"));
-    static MISS: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "miss"));
-    if hit { &HIT } else { &MISS }.increment(1);
 }

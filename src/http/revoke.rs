@@ -20,15 +20,15 @@ pub async fn revoke(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let (source, registry, now) = (
+        let (source, snapshot, now) = (
             state.limits.source(peer, &headers),
-            state.registry.load(),
+            state.registry.snapshot(),
             state.clock.now(),
         );
         let (caller, token) = state
-            .caller_and_token(source, &headers, body, &registry, now)
+            .caller_and_token(source, &headers, body, &snapshot, now)
             .await?;
-        if let Some(t) = rules::decide(caller, token.as_ref())? {
+        if let Some(t) = rules::decide(&caller, token.as_ref())? {
             state.tokens.revoke(t, now).await?;
             tracing::info!(target: "audit", event = "token.revoked", client_id = %caller.id,
                 holder = %t.client_id, jti = %t.jti, source = %source,

@@ -98,19 +98,27 @@ async fn respond(
     *client_id = Some(credentials.client_id().to_owned());
     // 4. a grant type this server offers
     let grant_type = check_grant_type(&state.policy, request.grant_type.as_deref(), moltin)?;
-    // 5. authenticate against the current registry snapshot; back-off and
-    //    the client's budget
-    let registry = state.registry.load();
+    // 5. authenticate: the client from memory, or from the store if this
+    //    node does not hold it; back-off and the client's budget
     let now = state.clock.now();
-    let authenticated = state.authenticate(&credentials, source, &registry, now, Budget::Tokens)?;
+    let mut client = state
+        .authenticate(&credentials, source, now, Budget::Tokens)
+        .await?;
+    // An audience this node does not know, or a grant its copy of the
+    // client lacks, may have been created a moment ago: look before refusing.
+    if let Some(audience) = request.audience.as_deref() {
+        let snapshot = state.registry.snapshot();
+        if snapshot.api(audience).is_none() || !client.grants.contains_key(audience) {
+            client = state
+                .registry
+                .refresh_for_target(&client, audience, now)
+                .await?;
+        }
+    }
+    let registry = state.registry.snapshot();
     // 6–9. the grant's checks: client, audience, scope, lifetime
-    let Authorized { grant, grant_type } = authorize(
-        &registry,
-        &state.policy,
-        grant_type,
-        &authenticated,
-        &request,
-    )?;
+    let Authorized { grant, grant_type } =
+        authorize(&registry, &state.policy, grant_type, &client, &request)?;
     // 10. mint: sign a JWT, or commit an opaque token
     let issued = state.tokens.issue(&registry, &grant, now).await?;
     metrics::counter!("writ_tokens_issued_total", "grant" => grant_type, "format" => grant.format.as_str())

@@ -9,11 +9,10 @@
 //! client authentication (`client_auth`), then `authorize`, whose result
 //! `token::Tokens::issue` turns into a token.
 
-use super::client_auth::Authenticated;
 use super::policy::{resolve_lifetime, resolve_scope};
 use super::request::TokenRequest;
 use super::{ErrorCode, OAuthError};
-use crate::registry::{Api, Client, Registry};
+use crate::registry::{Api, Client, Snapshot};
 use crate::token::Grant;
 use crate::types::Algorithm;
 
@@ -45,13 +44,12 @@ pub struct Authorized<'r> {
 /// grant; the audience and the client's grant for it; the scope; the
 /// lifetime; then how the token is made.
 pub fn authorize<'r>(
-    registry: &'r Registry,
+    registry: &'r Snapshot,
     policy: &'r GrantPolicy,
     grant_type: &'static str,
-    authenticated: &Authenticated<'r>,
+    client: &'r Client,
     request: &TokenRequest,
 ) -> Result<Authorized<'r>, OAuthError> {
-    let client = authenticated.client;
     check_client_may_use_grant(client)?;
     let (scope, audience) = match grant_type {
         MOLTIN_IMPLICIT => (None, None),
@@ -146,7 +144,7 @@ struct Target<'r> {
 /// hold a grant for it (`invalid_target`); its scopes then come from the grant.
 /// Without one, the token is for the default audience with the client's scopes.
 fn resolve_target<'r>(
-    registry: &'r Registry,
+    registry: &'r Snapshot,
     client: &'r Client,
     audience: Option<&str>,
 ) -> Result<Target<'r>, OAuthError> {
@@ -175,36 +173,33 @@ mod tests {
     use super::*;
     use crate::keys::MasterKey;
     use crate::oauth::client_auth::ClientCredentials;
-    use crate::store::{ApiRecord, ClientRecord, GrantRecord, SecretRecord, Snapshot};
+    use crate::store::{
+        ApiRecord, ClientEntry, ClientRecord, GrantRecord, SecretRecord, Snapshot as Rows,
+    };
     use crate::types::TokenFormat;
+    use std::collections::HashMap;
 
     const SECRET: &str = "writ_sk_test";
 
-    fn fixture(master: &MasterKey) -> Registry {
+    /// The APIs and keys, and the clients by id, as the registry holds them.
+    fn fixture(master: &MasterKey) -> (Snapshot, HashMap<String, Client>) {
         let hasher = master.secret_hasher();
-        let client = |id: &str, public: bool, grant_types: &[&str]| ClientRecord {
-            id: id.into(),
-            name: id.into(),
-            public,
-            scopes: vec!["market:*".into(), "read".into()],
-            default_scope: Some(vec!["market:all".into()]),
-            lifetime: None,
-            grant_types: grant_types.iter().map(|s| s.to_string()).collect(),
-            enabled: true,
-            created_at: 0,
-            token_format: None,
-            claims: None,
-        };
-        let snapshot = Snapshot {
-            revision: 1,
-            clients: vec![
-                client("conf", false, &[GRANT_TYPE]),
-                client("pub", true, &[GRANT_TYPE]),
-                client("nocc", false, &[]),
-            ],
-            secrets: ["conf", "nocc"]
-                .iter()
-                .map(|id| SecretRecord {
+        let client = |id: &str, public: bool, grant_types: &[&str]| {
+            let record = ClientRecord {
+                id: id.into(),
+                name: id.into(),
+                public,
+                scopes: vec!["market:*".into(), "read".into()],
+                default_scope: Some(vec!["market:all".into()]),
+                lifetime: None,
+                grant_types: grant_types.iter().map(|s| s.to_string()).collect(),
+                enabled: true,
+                created_at: 0,
+                token_format: None,
+                claims: None,
+            };
+            let secrets = (!public)
+                .then(|| SecretRecord {
                     id: 1,
                     client_id: id.to_string(),
                     hash: hasher.hash(SECRET).to_vec(),
@@ -212,7 +207,26 @@ mod tests {
                     expires_at: None,
                     last_used_at: None,
                 })
-                .collect(),
+                .into_iter()
+                .collect();
+            let grants = (id == "conf")
+                .then(|| GrantRecord {
+                    client_id: id.into(),
+                    api: "https://api.example".into(),
+                    scopes: vec!["read:a".into()],
+                    created_at: 0,
+                })
+                .into_iter()
+                .collect();
+            let entry = ClientEntry {
+                client: record,
+                secrets,
+                grants,
+            };
+            (id.to_owned(), Client::from_entry(entry))
+        };
+        let rows = Rows {
+            revision: 1,
             apis: vec![ApiRecord {
                 identifier: "https://api.example".into(),
                 name: "api".into(),
@@ -224,15 +238,16 @@ mod tests {
                 token_format: Some(TokenFormat::Opaque),
                 claims_profile: None,
             }],
-            grants: vec![GrantRecord {
-                client_id: "conf".into(),
-                api: "https://api.example".into(),
-                scopes: vec!["read:a".into()],
-                created_at: 0,
-            }],
             keys: vec![],
         };
-        Registry::build(snapshot, master, 0, None)
+        let clients = [
+            client("conf", false, &[GRANT_TYPE]),
+            client("pub", true, &[GRANT_TYPE]),
+            client("nocc", false, &[]),
+        ]
+        .into_iter()
+        .collect();
+        (Snapshot::build(rows, master, 0, None), clients)
     }
 
     fn policy(enabled: bool) -> GrantPolicy {
@@ -257,7 +272,7 @@ mod tests {
         creds: ClientCredentials,
     ) -> Result<(String, String, u64, Algorithm, TokenFormat), OAuthError> {
         let master = MasterKey::from_bytes(&[7; 32]);
-        let registry = fixture(&master);
+        let (registry, clients) = fixture(&master);
         let policy = policy(enabled);
         let mut req = TokenRequest {
             grant_type: Some(GRANT_TYPE.into()),
@@ -274,8 +289,9 @@ mod tests {
         }
         // As the token endpoint runs them: grant type, authentication, the rest.
         let grant_type = check_grant_type(&policy, req.grant_type.as_deref(), true)?;
-        let authenticated = creds.authenticate(&registry, &master.secret_hasher(), 0)?;
-        authorize(&registry, &policy, grant_type, &authenticated, &req).map(|a| {
+        let client = clients.get(creds.client_id());
+        let authenticated = creds.authenticate(client, &master.secret_hasher(), 0)?;
+        authorize(&registry, &policy, grant_type, authenticated.client, &req).map(|a| {
             (
                 a.grant.audience.to_string(),
                 a.grant.scope,

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
@@ -207,8 +206,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let (store, master) = open(&config).await?;
     let master = Arc::new(master);
     ensure_keys(&store, &master, clock.now()).await?;
-    let registry = load_registry(&store, &master, clock.now()).await?;
-    let has_clients = registry.load().has_clients();
+    let registry = load_registry(&store, &master, config.client_cache, clock.now()).await?;
+    let has_clients = store.has_clients().await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let issuer = config
         .issuer
@@ -248,18 +247,22 @@ async fn ensure_keys(store: &Store, master: &MasterKey, now: i64) -> Result<(), 
     Ok(())
 }
 
-/// The first snapshot. At start a key that cannot be opened is an error to
-/// fix, not to serve around.
+/// The APIs and keys; clients come as they are asked for. At start a key
+/// that cannot be opened is an error to fix, not to serve around.
 async fn load_registry(
     store: &Store,
-    master: &MasterKey,
+    master: &Arc<MasterKey>,
+    client_cache: u64,
     now: i64,
-) -> Result<Arc<ArcSwap<Registry>>, StartError> {
-    let mut registry = Registry::build(store.snapshot().await?, master, now, None);
-    if !registry.key_errors.is_empty() {
-        return Err(registry.key_errors.swap_remove(0).into());
+) -> Result<Arc<Registry>, StartError> {
+    let registry = Registry::open(store.clone(), master.clone(), client_cache, now).await?;
+    if let Some(e) = registry.snapshot().key_errors.first() {
+        return Err(StartError::Registry(RegistryError::Key {
+            kid: e.kid().to_owned(),
+            reason: e.to_string(),
+        }));
     }
-    Ok(Arc::new(ArcSwap::from_pointee(registry)))
+    Ok(Arc::new(registry))
 }
 
 async fn bind(listen: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), StartError> {
@@ -284,7 +287,7 @@ fn app_state(
     config: &Config,
     store: &Store,
     master: &MasterKey,
-    registry: &Arc<ArcSwap<Registry>>,
+    registry: &Arc<Registry>,
     clock: &Arc<dyn Clock>,
     issuer: &str,
     secret_use: mpsc::Sender<(i64, i64)>,
@@ -319,7 +322,7 @@ fn spawn_tasks(
     config: &Config,
     store: &Store,
     master: &Arc<MasterKey>,
-    registry: &Arc<ArcSwap<Registry>>,
+    registry: &Arc<Registry>,
     clock: &Arc<dyn Clock>,
     state: &AppState,
     used: mpsc::Receiver<(i64, i64)>,
@@ -334,7 +337,6 @@ fn spawn_tasks(
     ));
     tokio::spawn(tasks::refresh(
         store.clone(),
-        master.clone(),
         registry.clone(),
         clock.clone(),
         changed,

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -87,12 +86,12 @@ pub(super) async fn listen_for_changes(
     }
 }
 
-/// Rebuilds the registry when the store's revision moves (a write by this or
-/// any other process) or when a key's publication window ends.
+/// Applies the change log when the store's revision moves (a write by this
+/// or any other process), and rebuilds the key snapshot when a key's
+/// publication window ends.
 pub(super) async fn refresh(
     store: Store,
-    master: Arc<MasterKey>,
-    registry: Arc<ArcSwap<Registry>>,
+    registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
@@ -104,48 +103,36 @@ pub(super) async fn refresh(
             _ = changed.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let current = registry.load();
         let now = clock.now();
-        let due = current.next_expiry.is_some_and(|t| t <= now);
+        let due = registry.snapshot().next_expiry.is_some_and(|t| t <= now);
         let result = match store.revision().await {
-            Ok(rev) if rev == current.revision && !due => Ok(None),
-            Ok(_) => match store.snapshot().await {
-                Ok(snapshot) => {
-                    let next = Registry::build(snapshot, &master, now, Some(&current));
-                    // Said once, when the set of unusable keys changes.
-                    let kids = |r: &Registry| {
-                        r.key_errors
-                            .iter()
-                            .map(|e| e.to_string())
-                            .collect::<Vec<_>>()
-                    };
-                    if kids(&next) != kids(&current) {
-                        for e in &next.key_errors {
-                            tracing::error!(error = %e, "a signing key cannot be used; tokens it would sign get 503");
-                        }
-                    }
-                    Ok(Some(next))
-                }
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(e.to_string()),
+            Ok(rev) if rev == registry.applied() && !due => Ok(None),
+            Ok(_) => registry.apply_changes(now).await.map(Some),
+            Err(e) => Err(e),
         };
         match result {
-            Ok(next) => {
+            Ok(applied) => {
                 if failing {
                     tracing::info!("database reachable again; registry refresh recovered");
                 }
                 failing = false;
-                if let Some(next) = next {
-                    tracing::debug!(revision = next.revision, "registry rebuilt");
-                    metrics::counter!("writ_registry_reloads_total").increment(1);
-                    registry.store(Arc::new(next));
+                if let Some(applied) = applied {
+                    tracing::debug!(
+                        ?applied,
+                        revision = registry.applied(),
+                        "registry changes applied"
+                    );
+                    if applied.reset {
+                        tracing::info!(
+                            "the change log no longer reached back: the registry was read afresh"
+                        );
+                    }
                 }
             }
-            // Keep serving the last good snapshot; say so once per outage.
+            // Keep serving what is held; say so once per outage.
             Err(e) if !failing => {
                 failing = true;
-                tracing::error!(error = %e, "registry refresh failed; serving the last snapshot");
+                tracing::error!(error = %e, "registry refresh failed; serving what is held");
             }
             Err(_) => {}
         }
@@ -213,6 +200,9 @@ pub(super) async fn maintain(
         if last_purge.elapsed() >= PURGE_INTERVAL {
             last_purge = std::time::Instant::now();
             loop {
+                if let Err(e) = store.prune_changes().await {
+                    tracing::warn!(error = %e, "pruning the change log failed");
+                }
                 match store.purge_expired(now, PURGE_BATCH).await {
                     Ok(n) if n > 0 => tracing::debug!(n, "purged expired tokens"),
                     Ok(_) => break,

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    conflict_on_unique, display, join, opt_display, opt_parsed, opt_u64, parsed, split, Store,
-    StoreError,
+    conflict_on_unique, display, join, opt_display, opt_parsed, opt_u64, parsed, split, Change,
+    Store, StoreError,
 };
 use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
 
@@ -28,7 +28,7 @@ pub struct ApiRecord {
 
 impl Store {
     pub async fn create_api(&self, api: &ApiRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::Api(&api.identifier)).await?;
         sqlx::query(
             "INSERT INTO apis (identifier, name, scopes, lifetime, max_lifetime, algorithm, created_at, token_format, claims_profile)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -60,6 +60,14 @@ impl Store {
         rows.iter().map(api_row).collect()
     }
 
+    pub async fn api_exists(&self, identifier: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM apis WHERE identifier = $1")
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn api(&self, identifier: &str) -> Result<ApiRecord, StoreError> {
         sqlx::query("SELECT * FROM apis WHERE identifier = $1")
             .bind(identifier)
@@ -79,7 +87,8 @@ impl Store {
         let q = sqlx::query("UPDATE apis SET token_format = $1 WHERE identifier = $2")
             .bind(format.map(|f| f.as_str()))
             .bind(identifier);
-        self.change_one(q, || no_api(identifier)).await
+        self.change_one(Change::Api(identifier), q, || no_api(identifier))
+            .await
     }
 
     pub async fn set_api_claims_profile(
@@ -90,7 +99,8 @@ impl Store {
         let q = sqlx::query("UPDATE apis SET claims_profile = $1 WHERE identifier = $2")
             .bind(profile.map(|p| p.to_string()))
             .bind(identifier);
-        self.change_one(q, || no_api(identifier)).await
+        self.change_one(Change::Api(identifier), q, || no_api(identifier))
+            .await
     }
 
     /// Writes an API's settings (everything but its identifier and
@@ -109,12 +119,32 @@ impl Store {
         .bind(a.token_format.map(|f| f.as_str()))
         .bind(a.claims_profile.map(|p| p.to_string()))
         .bind(&a.identifier);
-        self.change_one(q, || no_api(&a.identifier)).await
+        self.change_one(Change::Api(&a.identifier), q, || no_api(&a.identifier))
+            .await
     }
 
+    /// Deletes the API and its grants; the clients that held one are named
+    /// in the change log too, so no node keeps a grant for an API that may
+    /// come back under the same identifier.
     pub async fn delete_api(&self, identifier: &str) -> Result<(), StoreError> {
-        let q = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier);
-        self.change_one(q, || no_api(identifier)).await
+        let mut tx = self.begin_change(Change::Api(identifier)).await?;
+        sqlx::query(
+            "INSERT INTO changes (revision, kind, subject)
+             SELECT (SELECT value FROM revision WHERE id = 1), 'client', client_id
+             FROM grants WHERE api = $1",
+        )
+        .bind(identifier)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM apis WHERE identifier = $1")
+            .bind(identifier)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(no_api(identifier));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Backend, Store,
-    StoreError, Tx,
+    conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Backend, Change,
+    Store, StoreError, Tx,
 };
 use crate::types::TokenFormat;
 
@@ -44,7 +44,7 @@ impl Store {
         client: &ClientRecord,
         secret_hash: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::ClientCreated(&client.id)).await?;
         sqlx::query(
             "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -77,7 +77,7 @@ impl Store {
         clients: &[ClientRecord],
         secret_hashes: &[Option<Vec<u8>>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::ClientsCreated).await?;
         // 11 parameters a row, 100 rows a statement: within both backends' limits.
         for chunk in clients.chunks(100) {
             let sql = format!(
@@ -212,7 +212,8 @@ impl Store {
         let q = sqlx::query("UPDATE clients SET enabled = $1 WHERE id = $2")
             .bind(flag(enabled))
             .bind(id);
-        self.change_one(q, || no_client(id)).await
+        self.change_one(Change::Client(id), q, || no_client(id))
+            .await
     }
 
     pub async fn set_client_format(
@@ -223,7 +224,8 @@ impl Store {
         let q = sqlx::query("UPDATE clients SET token_format = $1 WHERE id = $2")
             .bind(format.map(|f| f.as_str()))
             .bind(id);
-        self.change_one(q, || no_client(id)).await
+        self.change_one(Change::Client(id), q, || no_client(id))
+            .await
     }
 
     pub async fn set_client_claims(
@@ -234,7 +236,8 @@ impl Store {
         let q = sqlx::query("UPDATE clients SET claims = $1 WHERE id = $2")
             .bind(claims.map(|c| serde_json::Value::from(c.clone()).to_string()))
             .bind(id);
-        self.change_one(q, || no_client(id)).await
+        self.change_one(Change::Client(id), q, || no_client(id))
+            .await
     }
 
     /// Writes a client's settings (everything but its id, kind, state and
@@ -257,12 +260,14 @@ impl Store {
                 .map(|m| serde_json::Value::from(m.clone()).to_string()),
         )
         .bind(&c.id);
-        self.change_one(q, || no_client(&c.id)).await
+        self.change_one(Change::Client(&c.id), q, || no_client(&c.id))
+            .await
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id);
-        self.change_one(q, || no_client(id)).await
+        self.change_one(Change::Client(id), q, || no_client(id))
+            .await
     }
 
     /// Adds a new secret. The client's other live secrets keep working until
@@ -274,7 +279,7 @@ impl Store {
         now: i64,
         overlap: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::Client(client_id)).await?;
         let public: Option<i64> = sqlx::query_scalar("SELECT public FROM clients WHERE id = $1")
             .bind(client_id)
             .fetch_optional(&mut *tx)
@@ -313,7 +318,7 @@ impl Store {
         let q = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id)
             .bind(secret_id);
-        self.change_one(q, || {
+        self.change_one(Change::Client(client_id), q, || {
             StoreError::NotFound(format!("client '{client_id}' has no secret {secret_id}"))
         })
         .await

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{conflict_on_unique, join, split, Store, StoreError};
+use super::{conflict_on_unique, join, split, Change, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GrantRecord {
@@ -16,7 +16,7 @@ pub struct GrantRecord {
 
 impl Store {
     pub async fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::Client(&grant.client_id)).await?;
         sqlx::query(
             "INSERT INTO grants (client_id, api, scopes, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -49,7 +49,7 @@ impl Store {
         let q = sqlx::query("DELETE FROM grants WHERE client_id = $1 AND api = $2")
             .bind(client_id)
             .bind(api);
-        self.change_one(q, || {
+        self.change_one(Change::Client(client_id), q, || {
             StoreError::NotFound(format!("client '{client_id}' has no grant for '{api}'"))
         })
         .await

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{display, parsed, Backend, Store, StoreError, Tx};
+use super::{display, parsed, Backend, Change, Store, StoreError, Tx};
 use crate::types::Algorithm;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,7 +70,7 @@ impl Store {
 
     /// Inserts a key as it is (active when `activated_at` is set, else next).
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::Keys).await?;
         insert_key(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
@@ -109,7 +109,7 @@ impl Store {
     /// SQLite the revision bump that starts it takes the write lock; on
     /// PostgreSQL an advisory lock held until commit says so outright.
     async fn begin_key_change(&self) -> Result<Tx, StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(Change::Keys).await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(KEYS_LOCK)

@@ -8,6 +8,7 @@
 
 mod apis;
 mod backup;
+mod changes;
 mod clients;
 mod grants;
 mod keys;
@@ -20,10 +21,11 @@ mod tokens;
 
 pub use apis::ApiRecord;
 pub use backup::backup;
+pub use changes::{Change, ChangeRecord};
 pub use clients::{ClientRecord, SecretRecord};
 pub use grants::GrantRecord;
 pub use keys::{KeyRecord, KeyState};
-pub use snapshot::Snapshot;
+pub use snapshot::{ClientEntry, Snapshot};
 pub use tokens::TokenRecord;
 
 use apis::api_row;
@@ -57,14 +59,19 @@ pub enum StoreError {
     /// The database has migrations this binary does not know.
     #[error("the database was written by a newer version of Writ (its migration {0} is unknown to this binary): run that version or a later one")]
     Newer(i64),
+    /// One failure seen by several waiters (a lookup they shared).
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
     /// The database could not be reached, refused us, or is busy, full or
     /// read-only: a condition that passes, worth a 503 rather than a 500.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(e) = self else {
-            return false;
+        let e = match self {
+            StoreError::Database(e) => e,
+            StoreError::Shared(e) => return e.is_unavailable(),
+            _ => return false,
         };
         match e {
             sqlx::Error::Io(_)
@@ -221,9 +228,18 @@ impl Store {
 
     /// Starts a registry write: the revision bump comes first, so it also
     /// takes SQLite's write lock at once, and PostgreSQL announces it on commit.
-    async fn begin_change(&self) -> Result<Tx, StoreError> {
+    async fn begin_change(&self, change: Change<'_>) -> Result<Tx, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE revision SET value = value + 1 WHERE id = 1")
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let (kind, subject) = change.parts();
+        sqlx::query("INSERT INTO changes (revision, kind, subject) VALUES ($1, $2, $3)")
+            .bind(revision)
+            .bind(kind)
+            .bind(subject)
             .execute(&mut *tx)
             .await?;
         if self.backend == Backend::Postgres {
@@ -257,10 +273,11 @@ impl Store {
     /// and then nothing is written.
     async fn change_one<'q>(
         &self,
+        change: Change<'_>,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
         missing: impl FnOnce() -> StoreError,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_change().await?;
+        let mut tx = self.begin_change(change).await?;
         if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(missing());
         }

@@ -1,49 +1,37 @@
-//! Everything the registry is built from, read in one transaction.
+//! What the registry reads: the APIs and signing keys (few) whole, in one
+//! transaction; a client with its secrets and grants, one at a time.
 
 use super::{api_row, client_row, grant_row, key_row, secret_row};
 use super::{fetch, Store, StoreError};
 use super::{ApiRecord, ClientRecord, GrantRecord, KeyRecord, SecretRecord};
 
-/// Everything the registry is built from, read in one transaction.
+/// The APIs and keys, and the revision they are current at.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub revision: i64,
-    pub clients: Vec<ClientRecord>,
-    pub secrets: Vec<SecretRecord>,
     pub apis: Vec<ApiRecord>,
-    pub grants: Vec<GrantRecord>,
     pub keys: Vec<KeyRecord>,
 }
 
+/// One client as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    pub client: ClientRecord,
+    pub secrets: Vec<SecretRecord>,
+    pub grants: Vec<GrantRecord>,
+}
+
 impl Store {
-    /// Everything the registry needs, read in one transaction so it is consistent.
+    /// The APIs and keys, read in one transaction so they are consistent.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut tx = self.pool.begin().await?;
         let revision = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let clients = fetch(
-            &mut tx,
-            "SELECT * FROM clients ORDER BY created_at, id",
-            client_row,
-        )
-        .await?;
-        let secrets = fetch(
-            &mut tx,
-            "SELECT * FROM client_secrets ORDER BY id",
-            secret_row,
-        )
-        .await?;
         let apis = fetch(
             &mut tx,
             "SELECT * FROM apis ORDER BY created_at, identifier",
             api_row,
-        )
-        .await?;
-        let grants = fetch(
-            &mut tx,
-            "SELECT * FROM grants ORDER BY client_id, api",
-            grant_row,
         )
         .await?;
         let keys = fetch(
@@ -55,11 +43,50 @@ impl Store {
         tx.commit().await?;
         Ok(Snapshot {
             revision,
-            clients,
-            secrets,
             apis,
-            grants,
             keys,
         })
+    }
+
+    /// A client with its secrets and grants, read in one transaction; `None`
+    /// for an id nobody registered.
+    pub async fn client_entry(&self, id: &str) -> Result<Option<ClientEntry>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let client = client_row(&row)?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(secret_row)
+            .collect::<Result<_, _>>()?;
+        let grants = sqlx::query("SELECT * FROM grants WHERE client_id = $1 ORDER BY api")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(grant_row)
+            .collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        Ok(Some(ClientEntry {
+            client,
+            secrets,
+            grants,
+        }))
+    }
+
+    /// Whether any client is registered (the start-up hint).
+    pub async fn has_clients(&self) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clients LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::keys::{b64url, hashes_equal, KeyError, SecretHasher};
-use crate::registry::{Client, Registry};
+use crate::registry::{Client, Snapshot};
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::types::{Algorithm, ClaimsProfile};
 use opaque::TokenWriter;
@@ -76,7 +76,7 @@ impl Tokens {
     /// that is committed before this returns.
     pub async fn issue(
         &self,
-        registry: &Registry,
+        registry: &Snapshot,
         grant: &Grant<'_>,
         now: i64,
     ) -> Result<Issued, IssueError> {
@@ -113,7 +113,7 @@ impl Tokens {
     /// RFC 9068 §2.2 claims, the API's claims profile, the client's static claims.
     fn sign(
         &self,
-        registry: &Registry,
+        registry: &Snapshot,
         grant: &Grant<'_>,
         now: i64,
         exp: i64,
@@ -152,7 +152,7 @@ impl Tokens {
     pub async fn lookup(
         &self,
         raw: &str,
-        registry: &Registry,
+        registry: &Snapshot,
         now: i64,
     ) -> Result<Option<TokenInfo>, StoreError> {
         if raw.starts_with(opaque::PREFIX) {

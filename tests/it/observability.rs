@@ -93,7 +93,10 @@ async fn metrics_count_requests_and_tokens() {
         r#"writ_tokens_issued_total{grant="client_credentials",format="opaque"} 1"#,
         "writ_http_request_duration_seconds_bucket",
         "writ_store_seconds",
-        r#"writ_registry_lookups_total{result="hit"} 2"#,
+        // Each client's first lookup reads the store (the refused third
+        // request never looked its client up).
+        r#"writ_registry_lookups_total{result="miss"} 2"#,
+        r#"writ_registry_lookups_total{result="hit"} 0"#,
         &format!(
             r#"writ_client_tokens_issued_total{{client_id="{}"}} 1"#,
             c.id

@@ -145,10 +145,36 @@ async fn contract(store: Store) {
 
     let snap = store.snapshot().await.unwrap();
     assert_eq!(snap.revision, store.revision().await.unwrap());
+    assert_eq!((snap.apis.len(), snap.keys.len()), (1, 0));
+    let entry = store.client_entry("c1").await.unwrap().unwrap();
     assert_eq!(
-        (snap.clients.len(), snap.apis.len(), snap.grants.len()),
-        (1, 1, 1)
+        (entry.client, entry.secrets.len(), entry.grants),
+        (store.client("c1").await.unwrap(), 1, vec![grant.clone()])
     );
+    assert!(store.client_entry("nope").await.unwrap().is_none());
+    assert!(store.has_clients().await.unwrap());
+    // Every write said what it touched, in order, after the revision read.
+    let changes = store.changes_since(rev0, 1000).await.unwrap().unwrap();
+    let kinds: Vec<(String, String)> = changes
+        .iter()
+        .map(|c| (c.kind.clone(), c.subject.clone()))
+        .collect();
+    assert!(
+        kinds.contains(&("client.created".into(), "c1".into())),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("client".into(), "c1".into())), "{kinds:?}");
+    assert!(changes.windows(2).all(|w| w[0].revision <= w[1].revision));
+    assert_eq!(
+        changes.last().unwrap().revision,
+        store.revision().await.unwrap()
+    );
+    assert!(store
+        .changes_since(store.revision().await.unwrap(), 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
 
     store.delete_client("c1").await.unwrap();
     assert!(store.grants().await.unwrap().is_empty());

@@ -16,8 +16,9 @@ pub async fn assert_sqlite_intact(path: &Path) {
     assert_eq!(check, "ok");
 }
 
-/// Runs `statements` (binding ?1 = now, ?2 = kid) and a registry revision
-/// bump in one transaction, as another node's key change would.
+/// Runs `statements` (binding ?1 = now, ?2 = kid), a registry revision
+/// bump and its change-log entry in one transaction, as another node's key
+/// change would.
 pub async fn change_keys(
     db: &mut sqlx::SqliteConnection,
     now: i64,
@@ -25,10 +26,11 @@ pub async fn change_keys(
     statements: &[&str],
 ) {
     let mut tx = db.begin().await.unwrap();
-    for sql in statements
-        .iter()
-        .chain(&["UPDATE revision SET value = value + 1 WHERE id = 1"])
-    {
+    for sql in statements.iter().chain(&[
+        "UPDATE revision SET value = value + 1 WHERE id = 1",
+        "INSERT INTO changes (revision, kind, subject)
+             SELECT value, 'keys', '' FROM revision WHERE id = 1",
+    ]) {
         sqlx::query(sql)
             .bind(now)
             .bind(kid)
