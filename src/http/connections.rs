@@ -1,7 +1,10 @@
 //! Caps on open connections, in all and from one address: past either, a
-//! new connection is closed at once, before any byte of it is read.
+//! new connection is closed at once, before any byte of it is read. An open
+//! connection on which nothing moves for a while is closed, so that its
+//! slots come back.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -15,6 +18,7 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
@@ -29,6 +33,7 @@ pub struct Acceptor {
     tls: Option<RustlsConfig>,
     permits: Arc<Semaphore>,
     per_address: Arc<PerAddress>,
+    idle_timeout: Duration,
 }
 
 /// Open connections by peer address, so that one host cannot hold every
@@ -88,16 +93,20 @@ impl Drop for AddressSlot {
 
 impl Acceptor {
     /// `tls`: serve HTTPS with the configuration as it is at each
-    /// handshake (it is reloaded on renewal); `None`: plain HTTP.
+    /// handshake (it is reloaded on renewal); `None`: plain HTTP. A
+    /// connection on which no byte is read or written for `idle_timeout`
+    /// is closed.
     pub fn new(
         tls: Option<RustlsConfig>,
         permits: Arc<Semaphore>,
         per_address: Arc<PerAddress>,
+        idle_timeout: Duration,
     ) -> Self {
         Self {
             tls,
             permits,
             per_address,
+            idle_timeout,
         }
     }
 }
@@ -126,8 +135,10 @@ where
         let Some(slot) = slot else {
             return refuse(stream, service, "connection limit of the address reached");
         };
-        let counted = |inner| Counted {
+        let idle_timeout = self.idle_timeout;
+        let counted = move |inner| Counted {
             inner,
+            idle: Idle::new(idle_timeout),
             _permit: permit,
             _slot: slot,
         };
@@ -146,11 +157,76 @@ where
     }
 }
 
-/// A connection that gives its slots back when it closes.
+/// A connection that gives its slots back when it closes, and fails with
+/// `TimedOut` once no byte has been read or written on it for its idle
+/// timeout.
+///
+/// hyper closes an HTTP/1 connection that is silent between requests (its
+/// header timeout), but has no idle timeout for HTTP/2: without this, an
+/// HTTP/2 connection left open after one request would keep its slots for
+/// good. Server PINGs would not help: a client that answers them would look
+/// busy. Cutting at the byte level covers both protocols, plain or TLS (the
+/// bytes counted are the decrypted ones); frames that carry no request,
+/// such as a client's own PINGs, do count as activity. A request in
+/// progress is not cut: Writ answers within a few seconds (the store gives
+/// up waiting for a database connection after 3 s), well inside
+/// `request_timeout`.
 pub struct Counted<T> {
     inner: T,
+    idle: Idle,
     _permit: OwnedSemaphorePermit,
     _slot: AddressSlot,
+}
+
+/// The idle deadline. A read or write only records the time; the timer is
+/// moved lazily, when it fires early, so the hot path does not touch the
+/// timer wheel.
+struct Idle {
+    timeout: Duration,
+    last: Instant,
+    // Boxed once per connection so that `Counted` stays `Unpin`.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Idle {
+    fn new(timeout: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            timeout,
+            last: now,
+            timer: Box::pin(tokio::time::sleep_until(now + timeout)),
+        }
+    }
+
+    fn active(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// Ready with an error once the connection has been idle too long;
+    /// otherwise Pending, with `cx` woken when the timer fires. The timer
+    /// runs to the deadline it was set for; only then is it moved on to
+    /// the last activity's deadline, if that is later.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let deadline = self.last + self.timeout;
+            if deadline <= self.timer.deadline() {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                ));
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
+
+    /// `poll` as it is, unless it is Pending past the deadline.
+    fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending => self.poll_expired(cx).map(Err),
+            ready => ready,
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -159,17 +235,31 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            this.idle.active();
+        }
+        this.idle.check(cx, poll)
     }
 }
 
+// A write that stays Pending (a client that does not read its answers) is
+// bounded by the same deadline.
 impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            if n > 0 {
+                this.idle.active();
+            }
+        }
+        this.idle.check(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -177,7 +267,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll {
+            if n > 0 {
+                this.idle.active();
+            }
+        }
+        this.idle.check(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -185,10 +282,60 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.idle.check(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_connection_is_cut_only_once_idle() {
+        let timeout = Duration::from_millis(300);
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut counted = Counted {
+            inner: server,
+            idle: Idle::new(timeout),
+            _permit: Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
+            _slot: AddressSlot {
+                table: None,
+                ip: IpAddr::from([127, 0, 0, 1]),
+            },
+        };
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 8];
+            let mut got = 0;
+            loop {
+                match counted.read(&mut buf).await {
+                    Ok(n) => got += n,
+                    Err(e) => return (got, e.kind(), Instant::now()),
+                }
+            }
+        });
+        // A byte every 100 ms keeps it open past its first deadline…
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            client.write_all(b"x").await.unwrap();
+        }
+        let quiet = Instant::now();
+        // …and silence closes it.
+        let (got, kind, at) = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("cut within the bound")
+            .unwrap();
+        assert_eq!((got, kind), (6, io::ErrorKind::TimedOut));
+        assert!(
+            at >= quiet + timeout - Duration::from_millis(20),
+            "{:?}",
+            at - quiet
+        );
     }
 }

@@ -33,6 +33,11 @@ mod tasks;
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
 /// How long in-flight HTTPS requests may take to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A connection on which nothing moves is closed this long after
+/// `request_timeout`: a request whose body stops arriving gets its 408 at
+/// `request_timeout` from when its handler started, just after the last
+/// byte read, and that answer must go out before the connection is cut.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
 /// How often the TLS certificate and key files are checked for changes.
 const CERTIFICATE_CHECK: Duration = Duration::from_secs(2);
 /// How often expired tokens and revocations are purged, in bounded batches.
@@ -392,6 +397,7 @@ fn serve(
         tls,
         Arc::new(Semaphore::new(limits.max_connections)),
         Arc::new(per_address),
+        limits.request_timeout + IDLE_GRACE,
     );
     let mut server = axum_server::from_tcp(listener)
         .map_err(|e| StartError::Bind(addr, e))?

@@ -1,12 +1,12 @@
-//! Connections: ones that send nothing, or go quiet after an answer, are
-//! closed; one address cannot hold every slot.
+//! Connections: ones that send nothing, or go quiet after an answer (HTTP/1
+//! or HTTP/2), are closed; one address cannot hold every slot.
 
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{eventually, Writ};
+use crate::harness::{eventually, send, Writ};
 
 /// A connection to `addr` from the loopback address `source` (127.0.0.2 is
 /// another host as far as the server can tell).
@@ -116,4 +116,49 @@ async fn one_address_cannot_take_every_connection() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed() {
+    let mut w = Writ::new();
+    let config =
+        w.config_with_file("[limits]\nmax_connections_per_address = 1\nrequest_timeout = \"1s\"\n");
+    w.start_configured(config).await;
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    // One request over HTTP/2, its connection kept in the pool, and no more.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .local_address("127.0.0.1".parse::<std::net::IpAddr>().unwrap())
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    let r = send(h2.get(w.url("/healthz"))).await;
+    assert_eq!((r.status, r.version), (200, reqwest::Version::HTTP_2));
+    let quiet = Instant::now();
+    // While it is open it holds the address's only slot…
+    let extra = connect_from("127.0.0.1", &addr).await;
+    let (closed, answer) = closed_within(extra, Duration::from_secs(2)).await;
+    assert!(closed && answer.is_empty(), "{answer}");
+    // …until the server closes it for being idle.
+    eventually(Duration::from_secs(5), || {
+        let addr = addr.clone();
+        async move {
+            let mut s = connect_from("127.0.0.1", &addr).await;
+            let _ = s
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            let mut buf = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await,
+                Ok(Ok(n)) if buf[..n].starts_with(b"HTTP/1.1 200")
+            )
+        }
+    })
+    .await;
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(900),
+        "freed after {:?}, before the idle timeout",
+        quiet.elapsed()
+    );
+    drop(h2);
 }
