@@ -88,11 +88,15 @@ fn describe_and_register() {
     );
     describe_counter!(
         "writ_registry_lookups_total",
-        "Client lookups in the in-memory registry: a miss is an id nobody registered."
+        "Client lookups: a hit is answered from memory, a miss asks the store (or remembers an id nobody registered)."
+    );
+    describe_counter!(
+        "writ_registry_store_reads_total",
+        "Clients read from the store on a miss (concurrent misses for one id share one read)."
     );
     describe_counter!(
         "writ_registry_reloads_total",
-        "In-memory registry rebuilds after a change in the database."
+        "Rebuilds of the in-memory API and key snapshot after a change in the database."
     );
     describe_counter!(
         "writ_connections_refused_total",
@@ -118,6 +122,7 @@ fn describe_and_register() {
         "writ_authentication_failures_total",
         "writ_rate_limited_total",
         "writ_registry_reloads_total",
+        "writ_registry_store_reads_total",
         "writ_connections_refused_total",
     ] {
         metrics::counter!(name).increment(0);

@@ -371,6 +371,7 @@ impl Registry {
         let loaded = self
             .clients
             .try_get_with_by_ref(id, async {
+                store_read_counter();
                 match store.client_entry(id).await {
                     Ok(Some(entry)) => Ok(Arc::new(Client::from_entry(entry))),
                     Ok(None) => Err(Load::Unknown),
@@ -414,24 +415,25 @@ impl Registry {
         audience: &str,
         now: i64,
     ) -> Result<Arc<Client>, StoreError> {
-        let probe = format!("target\u{0}{}\u{0}{audience}", client.id);
-        if self.unknown.contains_key(&probe) {
-            return Ok(client.clone());
-        }
-        if self.snapshot().api(audience).is_none() && self.store.api_exists(audience).await? {
+        // Not remembered when absent, unlike unknown client ids: the caller
+        // has authenticated, and spends its own rate budget on each try.
+        // The snapshot is re-read only if the store has moved since.
+        let snapshot = self.snapshot();
+        let stale = match snapshot.api(audience) {
+            None => true,
+            Some(api) => snapshot.signer(api.algorithm).is_none(),
+        };
+        if stale && self.store.revision().await? > snapshot.revision {
             self.rebuild(now).await?;
         }
-        let mut fresh = client.clone();
-        if !client.grants.contains_key(audience) {
-            self.clients.invalidate(&client.id).await;
-            if let Some(c) = self.client(&client.id).await? {
-                fresh = c;
-            }
+        if client.grants.contains_key(audience) {
+            return Ok(client.clone());
         }
-        if self.snapshot().api(audience).is_none() || !fresh.grants.contains_key(audience) {
-            self.unknown.insert(probe, ());
-        }
-        Ok(fresh)
+        self.clients.invalidate(&client.id).await;
+        Ok(self
+            .client(&client.id)
+            .await?
+            .unwrap_or_else(|| client.clone()))
     }
 
     /// Applies what the change log recorded since the last call: forgets
@@ -447,6 +449,15 @@ impl Registry {
             let Some(changes) = self.store.changes_since(from, CHANGE_BATCH).await? else {
                 return self.start_afresh(current, now, applied).await;
             };
+            // Every write bumps the revision by one and records at least one
+            // entry: a gap means entries were pruned or never written.
+            let mut expected = from + 1;
+            for record in &changes {
+                if record.revision > expected {
+                    return self.start_afresh(current, now, applied).await;
+                }
+                expected = record.revision + 1;
+            }
             for record in &changes {
                 match record.change() {
                     Some(Change::Client(id)) => {
@@ -517,15 +528,17 @@ impl Registry {
         Ok(())
     }
 
-    /// A target probe or unknown id that may now exist.
+    /// An id remembered as unknown that may now exist.
     fn forget_unknown(&self, id: &str) {
         self.unknown.invalidate(id);
-        // Probes name the client too; they are few and short-lived.
-        let prefix = format!("target\u{0}{id}\u{0}");
-        let _ = self
-            .unknown
-            .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
     }
+}
+
+fn store_read_counter() {
+    use std::sync::LazyLock;
+    static READS: LazyLock<metrics::Counter> =
+        LazyLock::new(|| metrics::counter!("writ_registry_store_reads_total"));
+    READS.increment(1);
 }
 
 /// Lookups answered from memory ("hit") or not. The handles are registered

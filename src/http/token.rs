@@ -104,11 +104,15 @@ async fn respond(
     let mut client = state
         .authenticate(&credentials, source, now, Budget::Tokens)
         .await?;
-    // An audience this node does not know, or a grant its copy of the
-    // client lacks, may have been created a moment ago: look before refusing.
+    // An audience this node does not know (or whose signing key it lacks),
+    // or a grant its copy of the client lacks, may have been created a
+    // moment ago: look before refusing.
     if let Some(audience) = request.audience.as_deref() {
         let snapshot = state.registry.snapshot();
-        if snapshot.api(audience).is_none() || !client.grants.contains_key(audience) {
+        let held = snapshot
+            .api(audience)
+            .is_some_and(|api| snapshot.signer(api.algorithm).is_some());
+        if !held || !client.grants.contains_key(audience) {
             client = state
                 .registry
                 .refresh_for_target(&client, audience, now)

@@ -22,6 +22,7 @@ mod observability;
 mod opaque;
 mod opening;
 mod postgres;
+mod registry;
 mod serve;
 mod store;
 mod sweep;
