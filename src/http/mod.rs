@@ -1,6 +1,7 @@
 //! HTTP: the router and thin handlers. Each endpoint parses, calls the
 //! protocol core, and renders; `OAuthError` is rendered in `error.rs` only.
 
+pub mod admin;
 pub mod connections;
 mod discovery;
 mod error;
@@ -22,7 +23,7 @@ use axum::Router;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::keys::SecretHasher;
+use crate::keys::{MasterKey, SecretHasher};
 use crate::oauth::client_auth::{Authenticated, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
@@ -60,6 +61,8 @@ pub struct Shared {
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
+    /// For the admin API's operations (new secrets, keys).
+    pub master: Arc<MasterKey>,
     pub tokens: Tokens,
     /// (secret id, when) pairs, written to the store in the background.
     pub secret_use: mpsc::Sender<(i64, i64)>,
@@ -128,6 +131,7 @@ fn endpoints() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .nest(admin::BASE, admin::router())
 }
 
 /// RFC 6749 §5.1, RFC 7662 §2.2: OAuth answers, errors included, must not be

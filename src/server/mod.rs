@@ -291,7 +291,7 @@ async fn load_tls(tls: Option<&Tls>) -> Result<Option<RustlsConfig>, StartError>
 fn app_state(
     config: &Config,
     store: &Store,
-    master: &MasterKey,
+    master: &Arc<MasterKey>,
     registry: &Arc<Registry>,
     clock: &Arc<dyn Clock>,
     issuer: &str,
@@ -315,6 +315,7 @@ fn app_state(
         }),
         tokens: Tokens::new(issuer.into(), master.token_hasher(), store.clone(), writer),
         store: store.clone(),
+        master: master.clone(),
         secret_use,
         limits: Limits::new(config.limits.clone(), clock.clone()),
         metrics: crate::metrics::install(),
