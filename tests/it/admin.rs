@@ -386,3 +386,49 @@ async fn the_openapi_document_describes_every_operation() {
         "bearer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_generated_from_the_openapi_document_manages_clients() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let install = crate::harness::blocking(|| {
+        std::process::Command::new("bash")
+            .arg(format!("{root}/interop/install"))
+            .output()
+            .unwrap()
+    });
+    assert!(
+        install.status.success(),
+        "interop/install failed: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let cache = String::from_utf8(install.stdout).unwrap();
+    let cache = cache.trim();
+
+    let mut w = Writ::new();
+    let ops = w.client(&["--scope", "writ:admin"]);
+    w.start().await;
+    let a = admin(&w, &ops, "writ:admin").await;
+    let work = tempfile::tempdir().unwrap();
+    let out = crate::harness::blocking(|| {
+        std::process::Command::new("python3")
+            .arg(format!("{root}/interop/openapi/admin_client.py"))
+            .args([
+                w.base.as_str(),
+                a.token.as_str(),
+                work.path().to_str().unwrap(),
+            ])
+            .env("PYTHONPATH", format!("{cache}/openapi/lib"))
+            .output()
+            .unwrap()
+    });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines().filter_map(|l| l.strip_prefix("SECRET ")) {
+        transcript::secret(line);
+    }
+    assert!(out.status.success(), "the generated client failed:\n{text}");
+    assert!(text.contains("OK 5"), "{text}");
+}

@@ -89,7 +89,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 
 /// Registers an API, and signing keys for its algorithm if there are none.
 #[utoipa::path(operation_id = "create_api", post, path = "/apis", tag = "apis", request_body = NewApiBody,
-    responses((status = 201, body = Api), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = Api), (status = 409, description = "Conflicts with what exists", body = Problem), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,8 +124,8 @@ pub async fn create(
 }
 
 /// One API, with an `ETag`.
-#[utoipa::path(operation_id = "get_api", get, path = "/apis/{identifier}", tag = "apis",
-    responses((status = 200, body = Api), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "get_api", get, path = "/apis/{identifier}", params(("identifier" = String, Path, description = "The API's identifier, percent-encoded")), tag = "apis",
+    responses((status = 200, description = "OK", body = Api), (status = 404, description = "Not found", body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,8 +136,8 @@ pub async fn get(
 }
 
 /// Changes settings, checked as a whole (granted scopes must stay).
-#[utoipa::path(operation_id = "update_api", patch, path = "/apis/{identifier}", tag = "apis", request_body = ApiPatch,
-    responses((status = 200, body = Api), (status = 404, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(operation_id = "update_api", patch, path = "/apis/{identifier}", params(("identifier" = String, Path, description = "The API's identifier, percent-encoded")), tag = "apis", request_body = ApiPatch,
+    responses((status = 200, description = "OK", body = Api), (status = 404, description = "Not found", body = Problem), (status = 412, description = "Changed since it was read", body = Problem), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,8 +165,8 @@ pub async fn update(
 }
 
 /// Deletes the API and every grant for it.
-#[utoipa::path(operation_id = "delete_api", delete, path = "/apis/{identifier}", tag = "apis",
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "delete_api", delete, path = "/apis/{identifier}", params(("identifier" = String, Path, description = "The API's identifier, percent-encoded")), tag = "apis",
+    responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -192,7 +192,7 @@ pub async fn list(
 
 /// Registers a client; its secret is in the answer and never again.
 #[utoipa::path(operation_id = "create_client", post, path = "/clients", tag = "clients", request_body = NewClientBody,
-    responses((status = 201, body = CreatedClient), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = CreatedClient), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -239,8 +239,8 @@ async fn details(state: &AppState, caller: &Caller, id: &str) -> Result<ClientDe
 }
 
 /// One client with its grants and secrets, and an `ETag`.
-#[utoipa::path(operation_id = "get_client", get, path = "/clients/{id}", tag = "clients",
-    responses((status = 200, body = ClientDetails), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "get_client", get, path = "/clients/{id}", params(("id" = String, Path, description = "The client's id")), tag = "clients",
+    responses((status = 200, description = "OK", body = ClientDetails), (status = 404, description = "Not found", body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,9 +254,9 @@ pub async fn get(
 
 /// Changes settings, checked as a whole; `If-Match` with the `ETag` read
 /// makes a lost update a 412.
-#[utoipa::path(operation_id = "update_client", patch, path = "/clients/{id}", tag = "clients", request_body = ClientPatch,
-    responses((status = 200, body = ClientDetails), (status = 404, body = Problem),
-        (status = 412, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(operation_id = "update_client", patch, path = "/clients/{id}", params(("id" = String, Path, description = "The client's id")), tag = "clients", request_body = ClientPatch,
+    responses((status = 200, description = "OK", body = ClientDetails), (status = 404, description = "Not found", body = Problem),
+        (status = 412, description = "Changed since it was read", body = Problem), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,8 +291,8 @@ pub async fn update(
 }
 
 /// Deletes the client and its grants.
-#[utoipa::path(operation_id = "delete_client", delete, path = "/clients/{id}", tag = "clients",
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "delete_client", delete, path = "/clients/{id}", params(("id" = String, Path, description = "The client's id")), tag = "clients",
+    responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -320,8 +320,8 @@ pub struct RotatedSecret {
 }
 
 /// Adds a new secret; the previous ones keep working for the overlap.
-#[utoipa::path(operation_id = "rotate_secret", post, path = "/clients/{id}/secrets", tag = "clients", request_body = RotateBody,
-    responses((status = 201, body = RotatedSecret), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(operation_id = "rotate_secret", post, path = "/clients/{id}/secrets", params(("id" = String, Path, description = "The client's id")), tag = "clients", request_body = RotateBody,
+    responses((status = 201, description = "Created", body = RotatedSecret), (status = 404, description = "Not found", body = Problem), (status = 409, description = "Conflicts with what exists", body = Problem)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,8 +360,8 @@ pub struct RevokedSecret {
 }
 
 /// Revokes one secret at once.
-#[utoipa::path(operation_id = "revoke_secret", delete, path = "/clients/{id}/secrets/{secret_id}", tag = "clients",
-    responses((status = 200, body = RevokedSecret), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "revoke_secret", delete, path = "/clients/{id}/secrets/{secret_id}", params(("id" = String, Path, description = "The client's id"), ("secret_id" = i64, Path, description = "The secret's id, from the client's `secrets`")), tag = "clients",
+    responses((status = 200, description = "OK", body = RevokedSecret), (status = 404, description = "Not found", body = Problem)))]
 pub async fn revoke_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -376,8 +376,8 @@ pub async fn revoke_secret(
 }
 
 /// The APIs this client may receive tokens for, with their scopes.
-#[utoipa::path(operation_id = "list_grants", get, path = "/clients/{id}/grants", tag = "grants",
-    responses((status = 200, description = "`{\"items\": [Grant]}`", body = inline(Object)), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "list_grants", get, path = "/clients/{id}/grants", params(("id" = String, Path, description = "The client's id")), tag = "grants",
+    responses((status = 200, description = "`{\"items\": [Grant]}`", body = inline(Object)), (status = 404, description = "Not found", body = Problem)))]
 pub async fn grants(
     State(state): State<AppState>,
     caller: Caller,
@@ -397,8 +397,8 @@ pub struct NewGrantBody {
 }
 
 /// Lets the client receive some of an API's scopes.
-#[utoipa::path(operation_id = "create_grant", post, path = "/clients/{id}/grants", tag = "grants", request_body = NewGrantBody,
-    responses((status = 201, body = Grant), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(operation_id = "create_grant", post, path = "/clients/{id}/grants", params(("id" = String, Path, description = "The client's id")), tag = "grants", request_body = NewGrantBody,
+    responses((status = 201, description = "Created", body = Grant), (status = 404, description = "Not found", body = Problem), (status = 409, description = "Conflicts with what exists", body = Problem), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn create_grant(
     State(state): State<AppState>,
     caller: Caller,
@@ -429,8 +429,8 @@ pub struct GrantQuery {
 }
 
 /// Takes a grant away.
-#[utoipa::path(operation_id = "delete_grant", delete, path = "/clients/{id}/grants", tag = "grants", params(GrantQuery),
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(operation_id = "delete_grant", delete, path = "/clients/{id}/grants", tag = "grants", params(("id" = String, Path, description = "The client's id"), GrantQuery),
+    responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = Problem)))]
 pub async fn delete_grant(
     State(state): State<AppState>,
     caller: Caller,

@@ -64,7 +64,7 @@ pub struct Rotated {
 /// Starts signing with the next keys; the old ones stay published until
 /// their tokens expire.
 #[utoipa::path(operation_id = "rotate_keys", post, path = "/keys/rotate", tag = "keys", request_body = RotateBody,
-    responses((status = 200, body = Rotated), (status = 409, body = Problem)))]
+    responses((status = 200, description = "OK", body = Rotated), (status = 409, description = "Conflicts with what exists", body = Problem)))]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
