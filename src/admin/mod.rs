@@ -9,11 +9,13 @@ mod clients;
 mod grants;
 mod import;
 mod keys;
+mod registration;
 
 pub use apis::{ApiChanges, NewApi};
 pub use clients::{ClientChanges, ClientDetails, CreatedClient, NewClient, RotatedSecret};
 pub use grants::NewGrant;
 pub use import::{GeneratedSecret, ImportError, Imported};
+pub use registration::{Metadata, Registered, REGISTRATION_TOKEN_PREFIX};
 
 use std::str::FromStr;
 

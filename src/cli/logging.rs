@@ -185,7 +185,7 @@ impl<W: io::Write> io::Write for RedactingWriter<W> {
 
 /// What Writ's secrets and opaque tokens start with (`keys::secret`,
 /// `token::opaque`): scanners look for the same prefixes.
-const SECRET_PREFIXES: [&str; 2] = ["writ_sk_", "writ_at_"];
+const SECRET_PREFIXES: [&str; 3] = ["writ_sk_", "writ_at_", "writ_rat_"];
 
 /// `text` with every value that looks like a Writ secret, an opaque token
 /// or a JWT (a base64url JSON object, `eyJ…`, joined by dots to another

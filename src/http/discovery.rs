@@ -45,6 +45,8 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        // RFC 7591 §3, with an initial access token (scope writ:register).
+        "registration_endpoint": format!("{base}{}", super::register::REGISTRATION_PATH),
     });
     if !scopes.is_empty() {
         doc["scopes_supported"] = json!(scopes);

@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod introspect;
 pub mod limits;
+mod register;
 pub mod request_id;
 mod revoke;
 mod token;
@@ -125,6 +126,13 @@ fn endpoints() -> Router<AppState> {
         .route(
             REVOCATION_PATH,
             post(revoke::revoke).fallback(error::method_not_allowed),
+        )
+        .route(register::REGISTRATION_PATH, post(register::register))
+        .route(
+            &format!("{}/{{id}}", register::REGISTRATION_PATH),
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
         )
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(METADATA_PATH, get(discovery::metadata))

@@ -14,6 +14,7 @@ mod grants;
 mod keys;
 mod master_key;
 mod postgres;
+mod registration;
 mod settings;
 mod snapshot;
 mod sqlite;

@@ -23,6 +23,7 @@ mod observability;
 mod opaque;
 mod opening;
 mod postgres;
+mod registration;
 mod registry;
 mod serve;
 mod store;
