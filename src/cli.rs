@@ -447,7 +447,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     let (store, master) = server::open(&config).await?;
     let ctx = Ctx {
-        admin: Admin::new(&store, &master, operator()),
+        admin: Admin::new(&store, &master, operator(), SystemClock.now()),
         out: Output {
             json: cli.global.json,
         },

@@ -56,7 +56,7 @@ impl Admin<'_> {
             claims_profile: new.claims_profile,
         };
         self.store.create_api(&record).await?;
-        self.audit("api.created", &record.identifier);
+        self.audit("api.created", &record.identifier).await;
         ensure_signing_keys(self.store, self.master, &[record.algorithm], now).await?;
         Ok(record)
     }
@@ -110,7 +110,7 @@ impl Admin<'_> {
             api.claims_profile = Some(profile);
         }
         self.store.update_api(&api).await?;
-        self.audit("api.updated", identifier);
+        self.audit("api.updated", identifier).await;
         ensure_signing_keys(self.store, self.master, &[api.algorithm], now).await?;
         Ok(api)
     }
@@ -125,7 +125,7 @@ impl Admin<'_> {
 
     pub async fn delete_api(&self, identifier: &str) -> Result<(), AdminError> {
         self.store.delete_api(identifier).await?;
-        self.audit("api.deleted", identifier);
+        self.audit("api.deleted", identifier).await;
         Ok(())
     }
 }

@@ -105,7 +105,7 @@ impl Admin<'_> {
         self.store
             .create_client(&record, hash.as_ref().map(|h| &h[..]))
             .await?;
-        self.audit("client.created", &record.id);
+        self.audit("client.created", &record.id).await;
         Ok(CreatedClient {
             client: record,
             secret,
@@ -145,14 +145,14 @@ impl Admin<'_> {
         } else {
             "client.disabled"
         };
-        self.audit(event, id);
+        self.audit(event, id).await;
         Ok(())
     }
 
     /// Deletes the client and its grants.
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         self.store.delete_client(id).await?;
-        self.audit("client.deleted", id);
+        self.audit("client.deleted", id).await;
         Ok(())
     }
 
@@ -196,7 +196,7 @@ impl Admin<'_> {
         }
         public_clients_do_not_introspect(&c)?;
         self.store.update_client(&c).await?;
-        self.audit("client.updated", id);
+        self.audit("client.updated", id).await;
         Ok(c)
     }
 
@@ -219,7 +219,7 @@ impl Admin<'_> {
         }
         let overlap = overlap.as_secs() as i64;
         self.store.rotate_secret(id, &hash, now, overlap).await?;
-        self.audit("client.secret_rotated", id);
+        self.audit("client.secret_rotated", id).await;
         Ok(RotatedSecret {
             secret,
             overlap: Duration::from_secs(overlap as u64),
@@ -239,7 +239,7 @@ impl Admin<'_> {
         // "No such client" rather than "the client has no secret 1".
         self.store.client(id).await?;
         self.store.revoke_secret(id, secret_id).await?;
-        self.audit("client.secret_revoked", id);
+        self.audit("client.secret_revoked", id).await;
         let left = self.store.secrets(id).await?;
         Ok(left
             .iter()

@@ -28,7 +28,8 @@ impl Admin<'_> {
         self.audit(
             "grant.created",
             &format!("{} {}", record.client_id, record.api),
-        );
+        )
+        .await;
         Ok(record)
     }
 
@@ -44,7 +45,8 @@ impl Admin<'_> {
 
     pub async fn delete_grant(&self, client_id: &str, api: &str) -> Result<(), AdminError> {
         self.store.delete_grant(client_id, api).await?;
-        self.audit("grant.deleted", &format!("{client_id} {api}"));
+        self.audit("grant.deleted", &format!("{client_id} {api}"))
+            .await;
         Ok(())
     }
 }

@@ -123,7 +123,8 @@ impl Admin<'_> {
         }
         self.write_batch(&mut batch, &mut done).await?;
         progress(done.count);
-        self.audit("clients.imported", &done.count.to_string());
+        self.audit("clients.imported", &done.count.to_string())
+            .await;
         Ok(done)
     }
 

@@ -46,7 +46,7 @@ impl Admin<'_> {
         }
         let activated = rotate(self.store, self.master, only, default_lifetime, now).await?;
         for kid in &activated {
-            self.audit("key.rotated", kid);
+            self.audit("key.rotated", kid).await;
         }
         Ok(activated)
     }

@@ -39,14 +39,17 @@ pub struct Admin<'a> {
     store: &'a Store,
     master: &'a MasterKey,
     actor: Actor,
+    /// When the operations happen, for their audit events.
+    now: i64,
 }
 
 impl<'a> Admin<'a> {
-    pub fn new(store: &'a Store, master: &'a MasterKey, actor: Actor) -> Self {
+    pub fn new(store: &'a Store, master: &'a MasterKey, actor: Actor, now: i64) -> Self {
         Self {
             store,
             master,
             actor,
+            now,
         }
     }
 
@@ -73,9 +76,27 @@ impl<'a> Admin<'a> {
 
     /// The audit event for a change that was made: what, to what, by whom.
     /// Audit events use the target `audit` so they can be routed on their own.
-    fn audit(&self, event: &str, subject: &str) {
+    /// The change is made already: an event that cannot be stored is
+    /// logged, and the operation still succeeds.
+    async fn audit(&self, event: &str, subject: &str) {
         let Actor { by, via } = &self.actor;
         tracing::info!(target: "audit", event, subject, by = %by, via = *via, outcome = "ok");
+        if let Err(e) = self
+            .store
+            .record_audit(self.now, event, subject, by, via)
+            .await
+        {
+            tracing::warn!(error = %e, event, "the audit event was not stored");
+        }
+    }
+
+    /// The audit events, newest first, before the event `before`.
+    pub async fn audit_events(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::AuditRecord>, AdminError> {
+        Ok(self.store.audit_events(before, limit).await?)
     }
 }
 

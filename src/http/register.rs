@@ -149,6 +149,7 @@ pub async fn register(
             by: token.client_id,
             via: "registration",
         },
+        state.clock.now(),
     );
     let registered = admin.register(body(&text)?, now).await?;
     let uri = format!(
@@ -177,6 +178,7 @@ async fn managed<'a>(
             by: id.to_owned(),
             via: "registration",
         },
+        state.clock.now(),
     );
     if !raw.starts_with(REGISTRATION_TOKEN_PREFIX)
         || !admin.registration_token_matches(id, raw).await?

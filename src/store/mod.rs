@@ -7,6 +7,7 @@
 //! servers know when to rebuild their in-memory snapshot.
 
 mod apis;
+mod audit;
 mod backup;
 mod changes;
 mod clients;
@@ -21,6 +22,7 @@ mod sqlite;
 mod tokens;
 
 pub use apis::ApiRecord;
+pub use audit::{AuditRecord, IdempotentAnswer};
 pub use backup::backup;
 pub use changes::{Change, ChangeRecord};
 pub use clients::{ClientRecord, SecretRecord};

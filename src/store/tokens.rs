@@ -64,6 +64,25 @@ impl Store {
         Ok(())
     }
 
+    /// A client's live opaque tokens, newest first, at most `limit`.
+    pub async fn client_tokens(
+        &self,
+        client_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2
+             ORDER BY issued_at DESC LIMIT $3",
+        )
+        .bind(client_id)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_row).collect()
+    }
+
     pub async fn token(&self, selector: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM tokens WHERE id = $1")
             .bind(selector)

@@ -432,3 +432,81 @@ async fn a_client_generated_from_the_openapi_document_manages_clients() {
     assert!(out.status.success(), "the generated client failed:\n{text}");
     assert!(text.contains("OK 5"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_creates_tokens_and_the_audit_trail() {
+    let mut w = Writ::new();
+    let ops = w.client(&["--scope", "writ:admin"]);
+    let svc = w.client(&["--format", "opaque"]);
+    w.start().await;
+    let a = admin(&w, &ops, "writ:admin").await;
+
+    // The same Idempotency-Key answers the same, once: one client made.
+    let create = |key: &'static str, name: &'static str| {
+        let req = w
+            .http
+            .post(a.url("/clients"))
+            .bearer_auth(&a.token)
+            .header("idempotency-key", key)
+            .json(&json!({"name": name}));
+        w.send(req)
+    };
+    let first = create("k-1", "once").await;
+    transcript::secrets_in(&first.text);
+    let again = create("k-1", "once").await;
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.text);
+    assert_eq!(first.json, again.json, "the same answer, secret included");
+    assert_eq!(
+        a.get("/clients?name_prefix=once").await.json["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    problem(&create("k-1", "other").await, 422);
+    assert_eq!(create("k-2", "once").await.status, 201);
+
+    // A client's opaque tokens, and revoking any token by its value.
+    let t = w.token(&svc, "").await.access_token().to_owned();
+    let listed = a.get(&format!("/clients/{}/tokens", svc.id)).await;
+    assert_eq!(
+        listed.json["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.text
+    );
+    let r = a.post("/tokens/revoke", json!({"token": t})).await;
+    assert_eq!(
+        (r.json["revoked"].clone(), r.json["client_id"].clone()),
+        (json!(true), json!(svc.id))
+    );
+    assert_eq!(w.introspect(&svc, &t).await.json, json!({"active": false}));
+    assert!(
+        a.get(&format!("/clients/{}/tokens", svc.id)).await.json["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The audit trail names who did what, through which door.
+    let events = a.get("/audit?limit=100").await.json;
+    let items = events["items"].as_array().unwrap();
+    assert!(
+        items.iter().any(|e| e["event"] == "client.created"
+            && e["actor"] == ops.id.as_str()
+            && e["via"] == "api"),
+        "{events}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|e| e["event"] == "client.created" && e["via"] == "cli"),
+        "{events}"
+    );
+    let newest_first = items
+        .windows(2)
+        .all(|p| p[0]["id"].as_i64() > p[1]["id"].as_i64());
+    assert!(newest_first, "{events}");
+    let page = a.get("/audit?limit=1").await;
+    assert!(page.header("link").unwrap().contains("before="));
+}

@@ -108,6 +108,7 @@ async fn rfc8414_metadata() {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint": "https://auth.example.com/oauth/revoke",
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "registration_endpoint": "https://auth.example.com/oauth/register",
             "scopes_supported": ["a", "b"],
         })
     );

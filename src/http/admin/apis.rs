@@ -2,15 +2,15 @@
 //! identifier is a URI: percent-encode it in the path.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::problem::Problem;
-use super::{check_if_match, page, with_etag, AppState, BASE};
+use super::{check_if_match, idempotent, page, with_etag, AppState, Created, BASE};
 use crate::admin::{ApiChanges, FormatSetting, NewApi};
 use crate::store::ApiRecord;
 use crate::types::{Algorithm, ClaimsProfile};
@@ -93,34 +93,41 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewApiBody>, axum::extract::rejection::JsonRejection>,
+    headers: HeaderMap,
+    text: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.write()?;
-    let Json(b) = body?;
-    let new = NewApi {
-        identifier: b.identifier,
-        name: b.name,
-        scope: b.scope,
-        lifetime: b.lifetime,
-        max_lifetime: b.max_lifetime,
-        algorithm: parsed::<Algorithm>(b.algorithm)?.unwrap_or(Algorithm::ES256),
-        format: parsed(b.format)?,
-        claims_profile: parsed::<ClaimsProfile>(b.claims)?,
+    let b: NewApiBody = serde_json::from_slice(&text)
+        .map_err(|e| Problem::bad_request(format!("the body is not a new API: {e}")))?;
+    let create = async {
+        let new = NewApi {
+            identifier: b.identifier,
+            name: b.name,
+            scope: b.scope,
+            lifetime: b.lifetime,
+            max_lifetime: b.max_lifetime,
+            algorithm: parsed::<Algorithm>(b.algorithm)?.unwrap_or(Algorithm::ES256),
+            format: parsed(b.format)?,
+            claims_profile: parsed::<ClaimsProfile>(b.claims)?,
+        };
+        let api = caller
+            .admin(&state)
+            .create_api(new, state.clock.now())
+            .await?;
+        let location = format!(
+            "{BASE}/apis/{}",
+            percent_encoding::utf8_percent_encode(
+                &api.identifier,
+                percent_encoding::NON_ALPHANUMERIC
+            )
+        );
+        Ok(Created {
+            status: 201,
+            location: Some(location),
+            body: serde_json::to_value(Api::from(&api)).expect("JSON"),
+        })
     };
-    let api = caller
-        .admin(&state)
-        .create_api(new, state.clock.now())
-        .await?;
-    let location = format!(
-        "{BASE}/apis/{}",
-        percent_encoding::utf8_percent_encode(&api.identifier, percent_encoding::NON_ALPHANUMERIC)
-    );
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(Api::from(&api)),
-    )
-        .into_response())
+    idempotent(&state, &caller.client_id, &headers, &text, create).await
 }
 
 /// One API, with an `ETag`.

@@ -40,6 +40,7 @@ impl Caller {
                 by: self.client_id.clone(),
                 via: "api",
             },
+            state.clock.now(),
         )
     }
 }

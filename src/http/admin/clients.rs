@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::problem::Problem;
-use super::{check_if_match, page, with_etag, AppState, BASE};
+use super::{check_if_match, idempotent, page, with_etag_of, AppState, Created, BASE};
 use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::store::{ClientRecord, GrantRecord, SecretRecord};
@@ -190,43 +190,44 @@ pub async fn list(
     Ok(page(found.iter().map(Client::from).collect(), next))
 }
 
-/// Registers a client; its secret is in the answer and never again.
+/// Registers a client; its secret is in the answer and never again. An
+/// `Idempotency-Key` makes a repeated request answer the same, once.
 #[utoipa::path(operation_id = "create_client", post, path = "/clients", tag = "clients", request_body = NewClientBody,
     responses((status = 201, description = "Created", body = CreatedClient), (status = 422, description = "A rule is broken; `field` names the input", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewClientBody>, axum::extract::rejection::JsonRejection>,
+    headers: HeaderMap,
+    text: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.write()?;
-    let Json(b) = body?;
-    let new = NewClient {
-        name: b.name,
-        scope: b.scope,
-        default_scope: b.default_scope,
-        public: b.public,
-        lifetime: b.lifetime,
-        grant_types: b.grant_types.unwrap_or_else(|| vec![GRANT_TYPE.into()]),
-        format: format(b.format)?,
+    let b: NewClientBody = serde_json::from_slice(&text)
+        .map_err(|e| Problem::bad_request(format!("the body is not a new client: {e}")))?;
+    let create = async {
+        let new = NewClient {
+            name: b.name,
+            scope: b.scope,
+            default_scope: b.default_scope,
+            public: b.public,
+            lifetime: b.lifetime,
+            grant_types: b.grant_types.unwrap_or_else(|| vec![GRANT_TYPE.into()]),
+            format: format(b.format)?,
+        };
+        let created = caller
+            .admin(&state)
+            .create_client(new, state.clock.now())
+            .await?;
+        let body = CreatedClient {
+            client: Client::from(&created.client),
+            client_secret: created.secret,
+        };
+        Ok(Created {
+            status: 201,
+            location: Some(format!("{BASE}/clients/{}", created.client.id)),
+            body: serde_json::to_value(body).expect("JSON"),
+        })
     };
-    let created = caller
-        .admin(&state)
-        .create_client(new, state.clock.now())
-        .await?;
-    let location = format!("{BASE}/clients/{}", created.client.id);
-    let body = CreatedClient {
-        client: Client::from(&created.client),
-        client_secret: created.secret,
-    };
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, "no-store".into()),
-        ],
-        Json(body),
-    )
-        .into_response())
+    idempotent(&state, &caller.client_id, &headers, &text, create).await
 }
 
 async fn details(state: &AppState, caller: &Caller, id: &str) -> Result<ClientDetails, Problem> {
@@ -246,10 +247,8 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    Ok(with_etag(
-        StatusCode::OK,
-        &details(&state, &caller, &id).await?,
-    ))
+    let d = details(&state, &caller, &id).await?;
+    Ok(with_etag_of(StatusCode::OK, &d, &d.client))
 }
 
 /// Changes settings, checked as a whole; `If-Match` with the `ETag` read
@@ -266,7 +265,7 @@ pub async fn update(
 ) -> Result<Response, Problem> {
     caller.write()?;
     let Json(patch) = body?;
-    check_if_match(&headers, &details(&state, &caller, &id).await?)?;
+    check_if_match(&headers, &details(&state, &caller, &id).await?.client)?;
     let admin = caller.admin(&state);
     let changes = ClientChanges {
         name: patch.name,
@@ -284,10 +283,8 @@ pub async fn update(
     if let Some(enabled) = patch.enabled {
         admin.set_client_enabled(&id, enabled).await?;
     }
-    Ok(with_etag(
-        StatusCode::OK,
-        &details(&state, &caller, &id).await?,
-    ))
+    let d = details(&state, &caller, &id).await?;
+    Ok(with_etag_of(StatusCode::OK, &d, &d.client))
 }
 
 /// Deletes the client and its grants.

@@ -10,6 +10,7 @@ mod auth;
 mod clients;
 mod keys;
 mod problem;
+mod tokens;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,9 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(apis::get, apis::update, apis::delete))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::client_tokens))
+        .routes(routes!(tokens::audit))
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new(BASE)]);
     let doc = std::sync::Arc::new(doc.to_json().expect("the document serialises"));
@@ -71,8 +75,18 @@ pub fn router() -> axum::Router<AppState> {
 /// A JSON answer with a strong `ETag` of its body, so a client can update
 /// it with `If-Match` without losing another's change.
 fn with_etag<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
+    with_etag_of(status, body, body)
+}
+
+/// The same, with the `ETag` of `versioned`: the part of the body a change
+/// replaces (a client's settings, not when its secret was last used).
+fn with_etag_of<T: serde::Serialize, V: serde::Serialize>(
+    status: axum::http::StatusCode,
+    body: &T,
+    versioned: &V,
+) -> Response {
     let bytes = serde_json::to_vec(body).expect("JSON");
-    let etag = etag_of(&bytes);
+    let etag = etag_of(&serde_json::to_vec(versioned).expect("JSON"));
     let mut response =
         (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -111,4 +125,88 @@ fn page<T: serde::Serialize>(items: Vec<T>, next: Option<String>) -> Response {
         }
     }
     response
+}
+
+/// A create's answer, as kept for `Idempotency-Key` replays.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Created {
+    status: u16,
+    location: Option<String>,
+    body: serde_json::Value,
+}
+
+impl IntoResponse for Created {
+    fn into_response(self) -> Response {
+        let status = axum::http::StatusCode::from_u16(self.status)
+            .unwrap_or(axum::http::StatusCode::CREATED);
+        let mut response = (status, Json(self.body)).into_response();
+        let h = response.headers_mut();
+        // A create's answer may hold a secret.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LOCATION, v);
+        }
+        response
+    }
+}
+
+/// draft-ietf-httpapi-idempotency-key-header: a create repeated with the
+/// same `Idempotency-Key` (by the same caller, within a day) gets the first
+/// answer again instead of creating twice; the same key with another body
+/// is a 422. The kept answer may hold a secret, so it is sealed under the
+/// master key.
+async fn idempotent<F>(
+    state: &AppState,
+    caller: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    create: F,
+) -> Result<Response, Problem>
+where
+    F: std::future::Future<Output = Result<Created, Problem>>,
+{
+    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+        return Ok(create.await?.into_response());
+    };
+    if key.is_empty() || key.len() > 255 {
+        return Err(Problem::bad_request(
+            "Idempotency-Key must be 1 to 255 characters",
+        ));
+    }
+    let now = state.clock.now();
+    let request_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body)
+        .as_ref()
+        .to_vec();
+    let context = format!("idempotency\u{0}{caller}\u{0}{key}");
+    if let Some(kept) = state.store.idempotent_answer(caller, key, now).await? {
+        if kept.request_hash != request_hash {
+            return Err(Problem::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable Content",
+                "this Idempotency-Key was used with another request",
+            ));
+        }
+        let plain = state
+            .master
+            .open(context.as_bytes(), &kept.response)
+            .map_err(|_| Problem::bad_request("the kept answer cannot be read"))?;
+        let created: Created = serde_json::from_slice(&plain)
+            .map_err(|_| Problem::bad_request("the kept answer cannot be read"))?;
+        return Ok(created.into_response());
+    }
+    let created = create.await?;
+    let sealed = state.master.seal(
+        context.as_bytes(),
+        &serde_json::to_vec(&created).expect("JSON"),
+    );
+    let answer = crate::store::IdempotentAnswer {
+        request_hash,
+        status: created.status,
+        response: sealed,
+    };
+    state
+        .store
+        .keep_idempotent_answer(caller, key, &answer, now)
+        .await?;
+    Ok(created.into_response())
 }
