@@ -140,6 +140,8 @@ pub enum Field {
     Identifier,
     Algorithm,
     Overlap,
+    AuthMethods,
+    Jwks,
 }
 
 impl Field {
@@ -155,6 +157,8 @@ impl Field {
             Self::Identifier => "identifier",
             Self::Algorithm => "algorithm",
             Self::Overlap => "overlap",
+            Self::AuthMethods => "auth_methods",
+            Self::Jwks => "jwks",
         }
     }
 }

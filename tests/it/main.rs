@@ -4,6 +4,7 @@
 mod harness;
 mod pg;
 
+mod assertions;
 mod backup;
 mod cli;
 mod clients;
