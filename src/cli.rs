@@ -23,7 +23,7 @@ use crate::config::{Config, ConfigError, Overrides};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::server::{self, StartError};
 use crate::store::Location;
-use crate::types::{Algorithm, ClaimsProfile, TokenFormat};
+use crate::types::{Algorithm, AuthMethod, ClaimsProfile, TokenFormat};
 use output::Output;
 
 #[derive(Debug, Parser)]
@@ -187,6 +187,14 @@ struct ClientCreateArgs {
     /// Access token format: jwt or opaque (default: the API's, else jwt)
     #[arg(long)]
     format: Option<TokenFormat>,
+    /// The client's public keys, a JWK Set file: it authenticates with JWTs
+    /// it signs (private_key_jwt) and gets no secret
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    /// How it may authenticate: client_secret_basic, client_secret_post,
+    /// private_key_jwt, none (default: what its kind allows)
+    #[arg(long = "auth-method", value_delimiter = ',', num_args = 1..)]
+    auth_methods: Vec<AuthMethod>,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +221,36 @@ struct ClientUpdateArgs {
     /// Static claims for its tokens, a JSON object ('{}' removes them)
     #[arg(long)]
     claims: Option<String>,
+    /// Replace its public keys with this JWK Set file (a client with keys)
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    /// Limit how it may authenticate (comma-separated); "" for what its kind allows
+    #[arg(long = "auth-method", value_delimiter = ',', num_args = 0..)]
+    auth_methods: Option<Vec<AuthMethodSetting>>,
+}
+
+/// An `--auth-method` of `client update`, where an empty one resets.
+#[derive(Debug, Clone, Copy)]
+struct AuthMethodSetting(Option<AuthMethod>);
+
+impl std::str::FromStr for AuthMethodSetting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.is_empty() {
+            Ok(Self(None))
+        } else {
+            s.parse().map(|m| Self(Some(m)))
+        }
+    }
+}
+
+/// The text of a `--jwks` file.
+fn read_jwks(path: Option<&std::path::Path>) -> Result<Option<String>> {
+    path.map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| CliError(format!("cannot read {}: {e}", p.display())))
+    })
+    .transpose()
 }
 
 /// A list flag (`--grant-types`), split at commas or spaces.
@@ -397,6 +435,8 @@ fn flag(field: Field) -> &'static str {
         Field::Identifier => "--identifier",
         Field::Algorithm => "--algorithm",
         Field::Overlap => "--overlap",
+        Field::AuthMethods => "--auth-method",
+        Field::Jwks => "--jwks",
     }
 }
 
@@ -615,6 +655,8 @@ impl Ctx<'_> {
             lifetime: args.lifetime,
             grant_types,
             format: args.format,
+            auth_methods: args.auth_methods,
+            jwks: read_jwks(args.jwks.as_deref())?,
         };
         let created = self.admin.create_client(new, self.now).await?;
         let mut shown = output::client(&created.client);
@@ -636,6 +678,10 @@ impl Ctx<'_> {
             grant_types: args.grant_types.map(|g| split_list(&g)),
             format: args.format,
             claims: args.claims,
+            auth_methods: args
+                .auth_methods
+                .map(|m| m.into_iter().filter_map(|m| m.0).collect()),
+            jwks: read_jwks(args.jwks.as_deref())?,
         };
         let client = self.admin.update_client(&args.id, changes).await?;
         self.out.print(&output::client(&client));

@@ -39,6 +39,10 @@ pub struct Config {
     /// Clients held in memory at most (`[cache] clients`); the rest are
     /// read from the store when asked for.
     pub client_cache: u64,
+    /// `[client_assertions] accept_token_endpoint_audience`: a client
+    /// assertion may name the token endpoint URL as its `aud`, not only the
+    /// issuer (for older client libraries).
+    pub assertion_token_endpoint_audience: bool,
 }
 
 /// `log_format = "text"` (default) or `"json"`: one JSON object a line.
@@ -122,6 +126,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log_format: LogFormat::Text,
             client_cache: DEFAULT_CLIENT_CACHE,
+            assertion_token_endpoint_audience: false,
         }
     }
 }
@@ -143,6 +148,16 @@ pub struct FileConfig {
     pub opaque_tokens: Option<OpaqueSection>,
     pub limits: Option<LimitsSection>,
     pub cache: Option<CacheSection>,
+    pub client_assertions: Option<ClientAssertionsSection>,
+}
+
+/// `[client_assertions]`: how `private_key_jwt` assertions are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertionsSection {
+    /// Accept the token endpoint URL as `aud` besides the issuer (off:
+    /// draft-ietf-oauth-rfc7523bis wants the issuer alone).
+    pub accept_token_endpoint_audience: Option<bool>,
 }
 
 /// `[cache]`: how much the registry holds in memory.
@@ -263,6 +278,10 @@ impl Config {
             limits,
             log_format,
             client_cache: client_cache(file.cache.unwrap_or_default())?,
+            assertion_token_endpoint_audience: file
+                .client_assertions
+                .and_then(|c| c.accept_token_endpoint_audience)
+                .unwrap_or(false),
         })
     }
 

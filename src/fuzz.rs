@@ -88,7 +88,7 @@ fn read_as_every_endpoint(params: Params) {
         if let Some(scope) = &request.scope {
             let _ = policy::parse_scope(scope);
         }
-        let _ = ClientCredentials::extract(None, request.client_id, request.client_secret);
+        let _ = ClientCredentials::extract(None, request.credentials);
     }
 }
 
@@ -97,7 +97,7 @@ pub fn basic(data: &[u8]) {
     let Ok(header) = std::str::from_utf8(data) else {
         return;
     };
-    match ClientCredentials::extract(Some(header), None, None) {
+    match ClientCredentials::extract(Some(header), Default::default()) {
         Ok(ClientCredentials::Basic { id, secret }) => {
             assert!(!id.is_empty() && !secret.is_empty());
             // Encoded the way RFC 6749 §2.3.1 says a client must, it reads back the same.
@@ -112,7 +112,7 @@ pub fn basic(data: &[u8]) {
                 ))
             );
             assert_eq!(
-                ClientCredentials::extract(Some(&header), None, None).expect("re-encoded"),
+                ClientCredentials::extract(Some(&header), Default::default()).expect("re-encoded"),
                 ClientCredentials::Basic { id, secret },
                 "Basic round trip"
             );

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::keys::{hashes_equal, MasterKey, SigningKey};
+use crate::keys::{hashes_equal, ClientKeys, MasterKey, SigningKey};
 use crate::store::{
     ApiRecord, Change, ClientEntry, KeyRecord, KeyState, Snapshot as Rows, Store, StoreError,
 };
-use crate::types::{Algorithm, TokenFormat};
+use crate::types::{Algorithm, AuthMethod, TokenFormat};
 
 /// Ids nobody registered are remembered this long (or until the change
 /// log says one was created), at most this many.
@@ -55,6 +55,10 @@ pub struct Client {
     secrets: Vec<StoredSecret>,
     /// API identifier → scopes granted for it.
     pub grants: HashMap<String, Vec<String>>,
+    /// How it may authenticate.
+    pub auth_methods: Vec<AuthMethod>,
+    /// Its public keys for `private_key_jwt`, parsed when it was loaded.
+    pub keys: Option<ClientKeys>,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,15 @@ impl StoredSecret {
 impl Client {
     pub fn from_entry(entry: ClientEntry) -> Self {
         let c = entry.client;
+        // Checked when registered; a set that no longer parses (edited in
+        // the database) leaves the client without keys, so it is refused.
+        let keys = c.jwks.as_deref().and_then(|text| match ClientKeys::parse(text) {
+            Ok(keys) => Some(keys),
+            Err(e) => {
+                tracing::error!(client_id = %c.id, error = %e, "a client's registered keys cannot be used");
+                None
+            }
+        });
         let default_scope = c.default_scope.unwrap_or_else(|| {
             c.scopes
                 .iter()
@@ -115,7 +128,14 @@ impl Client {
                 .into_iter()
                 .map(|g| (g.api, g.scopes))
                 .collect(),
+            auth_methods: c.auth_methods,
+            keys,
         }
+    }
+
+    /// May it authenticate this way?
+    pub fn may_authenticate_with(&self, method: AuthMethod) -> bool {
+        self.auth_methods.contains(&method)
     }
 
     /// Compares against every live secret in constant time, without stopping

@@ -116,3 +116,71 @@ impl FromStr for ClaimsProfile {
         }
     }
 }
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2
+/// `token_endpoint_auth_method`, OpenID Connect Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuthMethod {
+    /// A secret in the Authorization header (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// A secret in the body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
+    /// A public client: its id alone.
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    /// What a client of a kind may use unless limited: a public client its
+    /// id alone, a client with keys its signed assertions, any other its
+    /// secret either way.
+    pub fn defaults(public: bool, has_keys: bool) -> Vec<AuthMethod> {
+        if public {
+            vec![Self::None]
+        } else if has_keys {
+            vec![Self::PrivateKeyJwt]
+        } else {
+            vec![Self::ClientSecretBasic, Self::ClientSecretPost]
+        }
+    }
+
+    /// Proves possession of a secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown authentication method '{s}': use client_secret_basic, client_secret_post, private_key_jwt or none")
+            })
+    }
+}

@@ -79,3 +79,48 @@ def test_pyjwt_refuses_wrong_audience():
     token = session.fetch_token(f"{HTTP}/oauth/token", grant_type="client_credentials")
     with pytest.raises(jwt.InvalidAudienceError):
         verify(token["access_token"], HTTP, "https://other.example/")
+
+
+# private_key_jwt (RFC 7523 §2.2): authlib's PrivateKeyJWT signs the client
+# assertion with joserfc. Writ wants the issuer as `aud`; authlib sends the
+# token endpoint unless told otherwise, which only the HTTPS listener
+# (configured with [client_assertions] accept_token_endpoint_audience) takes.
+def _jwt_session(key, alg, audience=None):
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+    session = AuthlibSession(
+        C["jwt"]["id"], key, token_endpoint_auth_method="private_key_jwt", scope="read"
+    )
+    session.register_client_auth_method(PrivateKeyJWT(audience, alg=alg))
+    return session
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_authlib_private_key_jwt_with_the_issuer_as_audience(alg):
+    from joserfc.jwk import ECKey, RSAKey
+
+    key = ECKey.import_key(C["jwt"]["ec_pem"]) if alg == "ES256" else RSAKey.import_key(
+        C["jwt"]["rsa_pem"]
+    )
+    session = _jwt_session(key, alg, audience=HTTP)
+    token = session.fetch_token(f"{HTTP}/oauth/token", grant_type="client_credentials")
+    claims = verify(token["access_token"], HTTP)
+    assert claims["client_id"] == C["jwt"]["id"]
+    assert claims["scope"] == "read"
+
+
+def test_authlib_private_key_jwt_with_the_token_endpoint_as_audience():
+    from joserfc.jwk import ECKey
+
+    key = ECKey.import_key(C["jwt"]["ec_pem"])
+    # Accepted where configured (HTTPS here)...
+    token = _jwt_session(key, "ES256").fetch_token(
+        f"{HTTPS}/oauth/token", grant_type="client_credentials"
+    )
+    assert verify(token["access_token"], HTTPS)["client_id"] == C["jwt"]["id"]
+    # ...and refused by default, as draft-ietf-oauth-rfc7523bis wants.
+    with pytest.raises(Exception) as raised:
+        _jwt_session(key, "ES256").fetch_token(
+            f"{HTTP}/oauth/token", grant_type="client_credentials"
+        )
+    assert "invalid_client" in str(raised.value)

@@ -5,13 +5,13 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{positive_lifetime, Admin, AdminError, Field, FormatSetting, Invalid, MAX_LIFETIME};
-use crate::keys::{generate_secret, random_bytes};
+use crate::keys::{generate_secret, random_bytes, ClientKeys};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::registry::INTROSPECT_SCOPE;
 use crate::store::{ClientRecord, GrantRecord, SecretRecord};
 use crate::token::jwt::RESERVED_CLAIMS;
-use crate::types::TokenFormat;
+use crate::types::{AuthMethod, TokenFormat};
 
 /// A client to register.
 #[derive(Debug, Clone)]
@@ -26,6 +26,12 @@ pub struct NewClient {
     pub lifetime: Option<u64>,
     pub grant_types: Vec<String>,
     pub format: Option<TokenFormat>,
+    /// How it may authenticate; empty: what its kind allows (see
+    /// `AuthMethod::defaults`).
+    pub auth_methods: Vec<AuthMethod>,
+    /// Its public keys (a JWK Set, JSON text) for `private_key_jwt`: it
+    /// then gets no secret.
+    pub jwks: Option<String>,
 }
 
 /// Settings to change; `None` leaves one as it is.
@@ -43,6 +49,10 @@ pub struct ClientChanges {
     /// Static claims as JSON text, an object (`{}` removes them). Text,
     /// so that a message can quote what was given.
     pub claims: Option<String>,
+    /// Limits how it may authenticate; empty: back to what its kind allows.
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    /// Replaces its public keys (only a client that has keys).
+    pub jwks: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +94,15 @@ impl Admin<'_> {
             .map(|d| default_scope(&d, &scopes))
             .transpose()?;
         let grant_types = grant_types(new.grant_types)?;
+        let jwks = new.jwks.as_deref().map(client_jwks).transpose()?;
+        if jwks.is_some() && new.public {
+            return Err(Invalid::sentence(
+                Field::Jwks,
+                "a public client has no keys: it authenticates with its client_id alone",
+            )
+            .into());
+        }
+        let auth_methods = auth_methods(new.auth_methods, new.public, jwks.is_some())?;
         let record = ClientRecord {
             id: new_client_id(),
             name,
@@ -96,9 +115,12 @@ impl Admin<'_> {
             created_at: now,
             token_format: new.format,
             claims: None,
+            auth_methods,
+            jwks,
         };
         public_clients_do_not_introspect(&record)?;
-        let secret = (!new.public).then(generate_secret);
+        // A client with keys proves itself with them: no secret to leak.
+        let secret = (!new.public && record.jwks.is_none()).then(generate_secret);
         let hash = secret
             .as_deref()
             .map(|s| self.master.secret_hasher().hash(s));
@@ -194,6 +216,19 @@ impl Admin<'_> {
             let claims = static_claims(claims)?;
             c.claims = (!claims.is_empty()).then_some(claims);
         }
+        if let Some(jwks) = changes.jwks.as_deref() {
+            if c.jwks.is_none() {
+                return Err(Invalid::sentence(
+                    Field::Jwks,
+                    "only a client registered with keys (--jwks) can have them replaced; this one has a secret or none",
+                )
+                .into());
+            }
+            c.jwks = Some(client_jwks(jwks)?);
+        }
+        if let Some(methods) = changes.auth_methods {
+            c.auth_methods = auth_methods(methods, c.public, c.jwks.is_some())?;
+        }
         public_clients_do_not_introspect(&c)?;
         self.store.update_client(&c).await?;
         self.audit("client.updated", id).await;
@@ -208,6 +243,11 @@ impl Admin<'_> {
         overlap: Duration,
         now: i64,
     ) -> Result<RotatedSecret, AdminError> {
+        if self.store.client(id).await?.jwks.is_some() {
+            return Err(AdminError::Conflict(format!(
+                "client '{id}' authenticates with its keys (private_key_jwt) and has no secret"
+            )));
+        }
         let secret = generate_secret();
         let hash = self.master.secret_hasher().hash(&secret);
         if overlap.as_secs() > MAX_LIFETIME {
@@ -308,6 +348,56 @@ fn grant_types(mut grant_types: Vec<String>) -> Result<Vec<String>, Invalid> {
         ));
     }
     Ok(grant_types)
+}
+
+/// A JWK Set to register: it must parse and hold at least one public
+/// signing key of an algorithm Writ verifies, and no private key. Stored
+/// as given, minus insignificant whitespace.
+fn client_jwks(text: &str) -> Result<String, Invalid> {
+    ClientKeys::parse(text).map_err(|e| Invalid::sentence(Field::Jwks, format!("JWK Set: {e}")))?;
+    let value: Value = serde_json::from_str(text).expect("parsed above");
+    Ok(value.to_string())
+}
+
+/// The methods a client may authenticate with, each one its kind can use:
+/// `none` is a public client's alone; a client with keys signs; any other
+/// uses its secret (in the header, the body, or either).
+fn auth_methods(
+    mut methods: Vec<AuthMethod>,
+    public: bool,
+    has_keys: bool,
+) -> Result<Vec<AuthMethod>, Invalid> {
+    methods.sort();
+    methods.dedup();
+    if methods.is_empty() {
+        return Ok(AuthMethod::defaults(public, has_keys));
+    }
+    let allowed = if public || has_keys {
+        AuthMethod::defaults(public, has_keys)
+    } else {
+        vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+    };
+    if let Some(bad) = methods.iter().find(|m| !allowed.contains(m)) {
+        let kind = if public {
+            "a public client (no secret, no keys)"
+        } else if has_keys {
+            "a client with keys (--jwks)"
+        } else {
+            "a client with a secret"
+        };
+        return Err(Invalid::sentence(
+            Field::AuthMethods,
+            format!(
+                "{kind} cannot use {bad}; it may use {}",
+                allowed
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(methods)
 }
 
 /// A JSON object of extra claims, none of them a name Writ sets itself.
@@ -431,12 +521,53 @@ mod tests {
             created_at: 0,
             token_format: None,
             claims: None,
+            auth_methods: vec![AuthMethod::None],
+            jwks: None,
         };
         let err = public_clients_do_not_introspect(&c).unwrap_err();
         assert_eq!(err.field, Field::Scope);
         assert!(err.to_string().contains("RFC 7662"), "{err}");
         c.public = false;
         assert!(public_clients_do_not_introspect(&c).is_ok());
+    }
+
+    #[test]
+    fn rfc7591_2_auth_methods_fit_the_kind_of_client() {
+        use AuthMethod::*;
+        assert_eq!(
+            auth_methods(vec![], false, false).unwrap(),
+            [ClientSecretBasic, ClientSecretPost]
+        );
+        assert_eq!(auth_methods(vec![], true, false).unwrap(), [None]);
+        assert_eq!(auth_methods(vec![], false, true).unwrap(), [PrivateKeyJwt]);
+        assert_eq!(
+            auth_methods(vec![ClientSecretPost], false, false).unwrap(),
+            [ClientSecretPost]
+        );
+        for (methods, public, keys) in [
+            (vec![None], false, false),
+            (vec![PrivateKeyJwt], false, false),
+            (vec![ClientSecretBasic], true, false),
+            (vec![ClientSecretBasic], false, true),
+            (vec![None], false, true),
+        ] {
+            let err = auth_methods(methods.clone(), public, keys).unwrap_err();
+            assert_eq!(err.field, Field::AuthMethods, "{methods:?}");
+        }
+    }
+
+    #[test]
+    fn a_jwks_must_hold_a_public_signing_key_and_no_private_one() {
+        let err = client_jwks(r#"{"keys": []}"#).unwrap_err();
+        assert_eq!(err.field, Field::Jwks);
+        let private = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#;
+        let err = client_jwks(private).unwrap_err();
+        assert!(err.to_string().contains("private member 'd'"), "{err}");
+        let public = r#"{"keys": [ {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"} ]}"#;
+        assert_eq!(
+            client_jwks(public).unwrap(),
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::keys::generate_secret;
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::parse_scope_patterns;
 use crate::store::ClientRecord;
+use crate::types::AuthMethod;
 
 /// Clients written in one transaction.
 const BATCH: usize = 2000;
@@ -152,6 +153,8 @@ impl Admin<'_> {
             created_at: now,
             token_format: None,
             claims: None,
+            auth_methods: AuthMethod::defaults(line.public, false),
+            jwks: None,
         };
         public_clients_do_not_introspect(&record)?;
         let (secret, generated) = match (line.client_secret, line.public) {

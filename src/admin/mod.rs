@@ -163,6 +163,8 @@ pub enum Field {
     Identifier,
     Algorithm,
     Overlap,
+    AuthMethods,
+    Jwks,
 }
 
 impl Field {
@@ -178,6 +180,8 @@ impl Field {
             Self::Identifier => "identifier",
             Self::Algorithm => "algorithm",
             Self::Overlap => "overlap",
+            Self::AuthMethods => "auth_methods",
+            Self::Jwks => "jwks",
         }
     }
 }

@@ -114,6 +114,8 @@ impl Admin<'_> {
                     lifetime: None,
                     grant_types: vec![GRANT_TYPE.into()],
                     format: None,
+                    auth_methods: Vec::new(),
+                    jwks: None,
                 },
                 now,
             )

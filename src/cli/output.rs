@@ -162,6 +162,7 @@ pub fn client(c: &ClientRecord) -> Value {
         "enabled": c.enabled,
         "format": c.token_format.map(|f| f.as_str()),
         "claims": c.claims,
+        "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "created_at": c.created_at,
     })
 }
@@ -176,6 +177,10 @@ pub fn client_details(details: &ClientDetails) -> Value {
         .collect();
     shown["grants"] = json!(grants);
     shown["secrets"] = json!(details.secrets);
+    if let Some(jwks) = &details.client.jwks {
+        // Public keys only (private ones are refused when registered).
+        shown["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);
+    }
     shown
 }
 

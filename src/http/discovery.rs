@@ -8,9 +8,19 @@ use serde_json::json;
 
 use super::{AppState, INTROSPECTION_PATH, REVOCATION_PATH};
 
-/// The same three methods at every endpoint that authenticates clients.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+use crate::keys::AssertionAlgorithm;
 use crate::oauth::client_credentials::GRANT_TYPE;
+use crate::types::AuthMethod;
+
+/// The same methods at every endpoint that authenticates clients.
+fn auth_methods() -> Vec<&'static str> {
+    AuthMethod::ALL.iter().map(|m| m.as_str()).collect()
+}
+
+/// RFC 8414 §2: what `private_key_jwt` assertions may be signed with.
+fn signing_algs() -> Vec<&'static str> {
+    AssertionAlgorithm::ALL.iter().map(|a| a.as_str()).collect()
+}
 
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let jwks = state.registry.snapshot().jwks.clone();
@@ -40,11 +50,14 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         // No authorization endpoint: no response types (RFC 8414 §2 allows
         // an empty list for servers that only serve the token endpoint).
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_methods_supported": auth_methods(),
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs(),
         "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": auth_methods(),
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs(),
         "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": auth_methods(),
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs(),
         // RFC 7591 §3, with an initial access token (scope writ:register).
         "registration_endpoint": format!("{base}{}", super::register::REGISTRATION_PATH),
     });

@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::keys::{MasterKey, SecretHasher};
-use crate::oauth::client_auth::{Authenticated, ClientCredentials};
+use crate::oauth::assertion::Audience;
+use crate::oauth::client_auth::{Authenticated, BodyCredentials, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
@@ -59,6 +60,8 @@ pub struct Shared {
     /// Keys the HMAC of client secrets.
     pub secret_hasher: SecretHasher,
     pub issuer: Arc<str>,
+    /// The `aud` values a client assertion may carry.
+    pub assertion_audience: Audience,
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
@@ -263,14 +266,9 @@ impl Shared {
     fn credentials(
         &self,
         headers: &HeaderMap,
-        client_id: Option<String>,
-        client_secret: Option<String>,
+        body: BodyCredentials,
     ) -> Result<ClientCredentials, OAuthError> {
-        ClientCredentials::extract(
-            header_str(headers, header::AUTHORIZATION)?,
-            client_id,
-            client_secret,
-        )
+        ClientCredentials::extract(header_str(headers, header::AUTHORIZATION)?, body)
     }
 
     /// RFC 6749 §2.3, with the abuse limits around it: a (client id,
@@ -279,7 +277,10 @@ impl Shared {
     /// client spends its own rate budget (nobody else can without its
     /// secret) whatever the rest of its request turns out to be, and its
     /// secret's use is noted. The client comes from memory, or from the
-    /// store for an id this node does not hold (read-your-writes).
+    /// store for an id this node does not hold (read-your-writes). A
+    /// client assertion that passed its checks is then recorded as used,
+    /// in the store every node shares: a replay fails like any other
+    /// authentication (RFC 7523 §3 item 7).
     async fn authenticate(
         &self,
         credentials: &ClientCredentials,
@@ -290,7 +291,32 @@ impl Shared {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
         let client = self.registry.client(id).await?;
-        match credentials.authenticate(client.as_deref(), &self.secret_hasher, now) {
+        let checked = credentials.authenticate(
+            client.as_deref(),
+            &self.secret_hasher,
+            &self.assertion_audience,
+            now,
+        );
+        let checked = match checked {
+            Ok(who) => match &who.assertion {
+                Some(a) => {
+                    if self
+                        .store
+                        .record_assertion(&who.client.id, &a.jti, a.replay_until, now)
+                        .await?
+                    {
+                        Ok(who)
+                    } else {
+                        Err(OAuthError::client_authentication_failed(
+                            "the client assertion was used before (its jti is spent)",
+                        ))
+                    }
+                }
+                None => Ok(who),
+            },
+            Err(e) => Err(e),
+        };
+        match checked {
             Err(e) => {
                 if e.code == ErrorCode::InvalidClient {
                     self.limits.record_failure(id, source);
@@ -322,10 +348,15 @@ impl Shared {
     ) -> Result<(Arc<Client>, Option<TokenInfo>), OAuthError> {
         let body = self.admit(source, headers, body).await?;
         let params = read_params(headers, body, self.limits.request_timeout()).await?;
+        let param = |name: &str| params.get(name).map(str::to_owned);
         let credentials = self.credentials(
             headers,
-            params.get("client_id").map(str::to_owned),
-            params.get("client_secret").map(str::to_owned),
+            BodyCredentials {
+                client_id: param("client_id"),
+                client_secret: param("client_secret"),
+                client_assertion_type: param("client_assertion_type"),
+                client_assertion: param("client_assertion"),
+            },
         )?;
         let caller = self
             .authenticate(&credentials, source, now, Budget::Introspection)

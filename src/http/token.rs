@@ -14,7 +14,7 @@ use super::limits::Budget;
 use super::{oauth_json, read_params, request_id, AppState};
 use crate::oauth::client_credentials::{authorize, check_grant_type, Authorized};
 use crate::oauth::request::TokenRequest;
-use crate::oauth::OAuthError;
+use crate::oauth::{ErrorCode, OAuthError};
 
 /// RFC 6749 §5.1, plus members other dialects' SDKs read (§5.1 allows
 /// more): `created_at` (Commerce Layer), the absolute `expires` and the
@@ -65,9 +65,14 @@ async fn answer(
         Ok(response) => response,
         Err(e) => {
             // Audit: who was refused, from where, and why (never a secret).
+            // A failed authentication's reason is a fixed sentence, never
+            // the credential; it is logged here only, never sent.
+            let reason = (e.code == ErrorCode::InvalidClient)
+                .then_some(e.detail.as_deref())
+                .flatten();
             tracing::info!(target: "audit", event = "token.denied", client_id = client_id.as_deref(),
                 source = %source, error = e.code.as_str(), description = %e.description,
-                request_id = request_id::current());
+                reason, request_id = request_id::current());
             render(e, Dialect::of(&headers))
         }
     };
@@ -90,11 +95,7 @@ async fn respond(
         read_params(headers, body, state.limits.request_timeout()).await?,
     )?;
     // 3. exactly one client authentication method
-    let credentials = state.credentials(
-        headers,
-        request.client_id.clone(),
-        request.client_secret.clone(),
-    )?;
+    let credentials = state.credentials(headers, request.credentials.clone())?;
     *client_id = Some(credentials.client_id().to_owned());
     // 4. a grant type this server offers
     let grant_type = check_grant_type(&state.policy, request.grant_type.as_deref(), moltin)?;

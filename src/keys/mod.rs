@@ -1,11 +1,13 @@
 //! Key material: the master key and what is derived from it, client secrets,
 //! and the signing keys behind the JWKS.
 
+pub mod client_keys;
 mod master;
 pub mod rotation;
 mod secret;
 mod signing;
 
+pub use client_keys::{AssertionAlgorithm, ClientKey, ClientKeys, JwksError};
 pub use master::{MasterKey, MasterKeyError};
 pub use secret::{generate_secret, hashes_equal, SecretHasher, SECRET_PREFIX};
 pub use signing::{KeyError, SigningKey};

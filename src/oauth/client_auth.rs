@@ -1,17 +1,33 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): exactly one of
-//! `client_secret_basic`, `client_secret_post` or `none` (a public client).
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523
+//! §2.2) or `none` (a public client).
 
 use base64::Engine;
 
+use super::assertion::{self, Audience, Verified, ASSERTION_TYPE};
 use super::OAuthError;
 use crate::keys::SecretHasher;
 use crate::registry::{Client, StoredSecret};
+use crate::types::AuthMethod;
 
-/// A client that proved who it is, and the secret it used (none if public).
-#[derive(Debug, Clone, Copy)]
+/// A client that proved who it is, and the secret it used (none if public),
+/// or the assertion it signed, whose `jti` the caller must now record as
+/// used (refusing the request if it was used before).
+#[derive(Debug, Clone)]
 pub struct Authenticated<'r> {
     pub client: &'r Client,
     pub secret: Option<&'r StoredSecret>,
+    pub assertion: Option<Verified>,
+}
+
+/// The credentials a request body may carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// RFC 7521 §4.2.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 /// The credentials one request presented.
@@ -23,19 +39,35 @@ pub enum ClientCredentials {
     Post { id: String, secret: String },
     /// A public client: `client_id` alone (RFC 6749 §2.1).
     None { id: String },
+    /// RFC 7523 §2.2: a JWT the client signed; the id is `client_id`, or
+    /// else the assertion's `sub` (still to be verified).
+    Assertion { id: String, assertion: String },
 }
 
 impl ClientCredentials {
     pub fn client_id(&self) -> &str {
         match self {
-            Self::Basic { id, .. } | Self::Post { id, .. } | Self::None { id } => id,
+            Self::Basic { id, .. }
+            | Self::Post { id, .. }
+            | Self::None { id }
+            | Self::Assertion { id, .. } => id,
         }
     }
 
     fn secret(&self) -> Option<&str> {
         match self {
             Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
-            Self::None { .. } => None,
+            Self::None { .. } | Self::Assertion { .. } => None,
+        }
+    }
+
+    /// The method these credentials use (RFC 7591 §2).
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Self::Basic { .. } => AuthMethod::ClientSecretBasic,
+            Self::Post { .. } => AuthMethod::ClientSecretPost,
+            Self::None { .. } => AuthMethod::None,
+            Self::Assertion { .. } => AuthMethod::PrivateKeyJwt,
         }
     }
 
@@ -46,11 +78,21 @@ impl ClientCredentials {
     /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication
     /// method in each request." A `client_id` in the body beside Basic is
     /// tolerated only when it names the same client.
-    pub fn extract(
-        authorization: Option<&str>,
-        body_id: Option<String>,
-        body_secret: Option<String>,
-    ) -> Result<Self, OAuthError> {
+    pub fn extract(authorization: Option<&str>, body: BodyCredentials) -> Result<Self, OAuthError> {
+        let BodyCredentials {
+            client_id: body_id,
+            client_secret: body_secret,
+            client_assertion_type,
+            client_assertion,
+        } = body;
+        if client_assertion_type.is_some() || client_assertion.is_some() {
+            if authorization.is_some() || body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "more than one client authentication method was used",
+                ));
+            }
+            return Self::assertion(body_id, client_assertion_type, client_assertion);
+        }
         if let Some(header) = authorization {
             let (id, secret) = decode_basic(header)?;
             if body_secret.is_some() {
@@ -77,6 +119,32 @@ impl ClientCredentials {
         }
     }
 
+    /// RFC 7521 §4.2: `client_assertion_type` and `client_assertion`
+    /// together; `client_id` optional (RFC 7523 §3: the `sub` names the
+    /// client, and is checked against it once the signature is).
+    fn assertion(
+        body_id: Option<String>,
+        assertion_type: Option<String>,
+        assertion: Option<String>,
+    ) -> Result<Self, OAuthError> {
+        let (Some(assertion_type), Some(assertion)) = (assertion_type, assertion) else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type and client_assertion are sent together",
+            ));
+        };
+        if assertion_type != ASSERTION_TYPE {
+            return Err(OAuthError::client_authentication_failed(
+                "unsupported client_assertion_type",
+            ));
+        }
+        let id = body_id
+            .or_else(|| assertion::unverified_subject(&assertion))
+            .ok_or_else(|| {
+                OAuthError::client_authentication_failed("the client assertion names no client")
+            })?;
+        Ok(Self::Assertion { id, assertion })
+    }
+
     /// Checks the credentials against the client they name (`None`: an id
     /// nobody registered). Every failure looks the same to the caller, and a
     /// secret is hashed even for an unknown client so the answer takes as
@@ -85,6 +153,7 @@ impl ClientCredentials {
         &self,
         client: Option<&'r Client>,
         hasher: &SecretHasher,
+        audience: &Audience,
         now: i64,
     ) -> Result<Authenticated<'r>, OAuthError> {
         let presented = self.secret().map(|s| hasher.hash(s));
@@ -94,6 +163,25 @@ impl ClientCredentials {
             e
         };
         let client = client.ok_or_else(|| fail("unknown client"))?;
+        if let Self::Assertion { assertion, .. } = self {
+            if !client.may_authenticate_with(AuthMethod::PrivateKeyJwt) {
+                return Err(fail("the client may not authenticate with private_key_jwt"));
+            }
+            let keys = client
+                .keys
+                .as_ref()
+                .ok_or_else(|| fail("the client has no usable registered keys"))?;
+            let verified = assertion::verify(assertion, &client.id, keys, audience, now)
+                .map_err(|refused| fail(refused.0))?;
+            if !client.enabled {
+                return Err(fail("client is disabled"));
+            }
+            return Ok(Authenticated {
+                client,
+                secret: None,
+                assertion: Some(verified),
+            });
+        }
         let secret = match (&presented, client.public) {
             (Some(_), true) => return Err(fail("public client sent a secret")),
             (None, false) => return Err(fail("confidential client sent no secret")),
@@ -104,10 +192,17 @@ impl ClientCredentials {
                     .ok_or_else(|| fail("wrong secret"))?,
             ),
         };
+        if !client.may_authenticate_with(self.method()) {
+            return Err(fail("the client may not authenticate with this method"));
+        }
         if !client.enabled {
             return Err(fail("client is disabled"));
         }
-        Ok(Authenticated { client, secret })
+        Ok(Authenticated {
+            client,
+            secret,
+            assertion: None,
+        })
     }
 }
 
@@ -154,6 +249,104 @@ mod tests {
     use super::*;
     use crate::oauth::ErrorCode;
 
+    fn extract(
+        header: Option<&str>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+    ) -> Result<ClientCredentials, OAuthError> {
+        ClientCredentials::extract(
+            header,
+            BodyCredentials {
+                client_id,
+                client_secret,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn with_assertion(
+        client_id: Option<&str>,
+        kind: Option<&str>,
+        jwt: Option<&str>,
+    ) -> BodyCredentials {
+        BodyCredentials {
+            client_id: client_id.map(Into::into),
+            client_assertion_type: kind.map(Into::into),
+            client_assertion: jwt.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    /// An unsigned JWT whose `sub` is `sub` (enough for extraction).
+    fn jwt_with_sub(sub: &str) -> String {
+        let part = |v: serde_json::Value| crate::keys::b64url(v.to_string().as_bytes());
+        format!(
+            "{}.{}.sig",
+            part(serde_json::json!({"alg": "ES256"})),
+            part(serde_json::json!({"sub": sub}))
+        )
+    }
+
+    #[test]
+    fn rfc7521_4_2_an_assertion_names_its_client_by_client_id_or_sub() {
+        let jwt = jwt_with_sub("c1");
+        let creds = ClientCredentials::extract(
+            None,
+            with_assertion(None, Some(ASSERTION_TYPE), Some(&jwt)),
+        )
+        .unwrap();
+        assert_eq!(
+            creds,
+            ClientCredentials::Assertion {
+                id: "c1".into(),
+                assertion: jwt.clone()
+            }
+        );
+        assert_eq!(creds.method(), AuthMethod::PrivateKeyJwt);
+        // `client_id` wins for the lookup; the verified `sub` must then match it.
+        let creds = ClientCredentials::extract(
+            None,
+            with_assertion(Some("c2"), Some(ASSERTION_TYPE), Some(&jwt)),
+        )
+        .unwrap();
+        assert_eq!(creds.client_id(), "c2");
+        let err = ClientCredentials::extract(
+            None,
+            with_assertion(None, Some(ASSERTION_TYPE), Some("junk")),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn rfc7521_4_2_type_and_assertion_come_together_and_the_type_is_jwt_bearer() {
+        let jwt = jwt_with_sub("c1");
+        for body in [
+            with_assertion(None, Some(ASSERTION_TYPE), None),
+            with_assertion(None, None, Some(&jwt)),
+        ] {
+            assert_eq!(
+                ClientCredentials::extract(None, body).unwrap_err().code,
+                ErrorCode::InvalidRequest
+            );
+        }
+        let saml = "urn:ietf:params:oauth:client-assertion-type:saml2-bearer";
+        let err = ClientCredentials::extract(None, with_assertion(None, Some(saml), Some(&jwt)))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn rfc6749_2_3_an_assertion_with_a_secret_or_basic_is_two_methods() {
+        let jwt = jwt_with_sub("c1");
+        let mut body = with_assertion(None, Some(ASSERTION_TYPE), Some(&jwt));
+        let err = ClientCredentials::extract(Some(&basic("c1", "s")), body.clone()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        body.client_secret = Some("s".into());
+        let err = ClientCredentials::extract(None, body).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+    }
+
     fn basic(id: &str, secret: &str) -> String {
         format!(
             "Basic {}",
@@ -163,8 +356,7 @@ mod tests {
 
     #[test]
     fn rfc6749_2_3_1_basic_parts_are_form_urldecoded() {
-        let creds =
-            ClientCredentials::extract(Some(&basic("my%3Aid", "a+b%25c")), None, None).unwrap();
+        let creds = extract(Some(&basic("my%3Aid", "a+b%25c")), None, None).unwrap();
         assert_eq!(
             creds,
             ClientCredentials::Basic {
@@ -176,39 +368,36 @@ mod tests {
 
     #[test]
     fn rfc6749_2_3_rejects_two_credential_sets() {
-        let err =
-            ClientCredentials::extract(Some(&basic("a", "s")), None, Some("s".into())).unwrap_err();
+        let err = extract(Some(&basic("a", "s")), None, Some("s".into())).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
-        let err =
-            ClientCredentials::extract(Some(&basic("a", "s")), Some("b".into()), None).unwrap_err();
+        let err = extract(Some(&basic("a", "s")), Some("b".into()), None).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
     }
 
     #[test]
     fn rfc6749_2_3_basic_with_same_body_client_id_is_one_method() {
-        let creds =
-            ClientCredentials::extract(Some(&basic("a", "s")), Some("a".into()), None).unwrap();
+        let creds = extract(Some(&basic("a", "s")), Some("a".into()), None).unwrap();
         assert!(creds.is_basic());
     }
 
     #[test]
     fn rfc6749_2_3_1_post_and_none() {
         assert_eq!(
-            ClientCredentials::extract(None, Some("a".into()), Some("s".into())).unwrap(),
+            extract(None, Some("a".into()), Some("s".into())).unwrap(),
             ClientCredentials::Post {
                 id: "a".into(),
                 secret: "s".into()
             }
         );
         assert_eq!(
-            ClientCredentials::extract(None, Some("a".into()), None).unwrap(),
+            extract(None, Some("a".into()), None).unwrap(),
             ClientCredentials::None { id: "a".into() }
         );
     }
 
     #[test]
     fn rfc6749_5_2_missing_authentication_is_invalid_client() {
-        let err = ClientCredentials::extract(None, None, None).unwrap_err();
+        let err = extract(None, None, None).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidClient);
         assert!(!err.basic_challenge);
     }
@@ -222,7 +411,7 @@ mod tests {
             &basic("", "s"),
             "Basic Zm9v",
         ] {
-            let err = ClientCredentials::extract(Some(h), None, None).unwrap_err();
+            let err = extract(Some(h), None, None).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidClient, "{h}");
             assert!(err.basic_challenge, "{h}");
         }

@@ -197,6 +197,8 @@ mod tests {
                 created_at: 0,
                 token_format: None,
                 claims: None,
+                auth_methods: crate::types::AuthMethod::defaults(public, false),
+                jwks: None,
             };
             let secrets = (!public)
                 .then(|| SecretRecord {
@@ -290,7 +292,11 @@ mod tests {
         // As the token endpoint runs them: grant type, authentication, the rest.
         let grant_type = check_grant_type(&policy, req.grant_type.as_deref(), true)?;
         let client = clients.get(creds.client_id());
-        let authenticated = creds.authenticate(client, &master.secret_hasher(), 0)?;
+        let audience = crate::oauth::assertion::Audience {
+            issuer: "https://issuer".into(),
+            token_endpoints: vec![],
+        };
+        let authenticated = creds.authenticate(client, &master.secret_hasher(), &audience, 0)?;
         authorize(&registry, &policy, grant_type, authenticated.client, &req).map(|a| {
             (
                 a.grant.audience.to_string(),

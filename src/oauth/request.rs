@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
+use super::client_auth::BodyCredentials;
 use super::OAuthError;
 
 /// Bodies larger than this are refused with 413 before parsing.
@@ -183,8 +184,8 @@ impl BodyFormat {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    /// `client_id`, `client_secret`, `client_assertion_type`, `client_assertion`.
+    pub credentials: BodyCredentials,
     pub scope: Option<String>,
     /// `audience` (Auth0) or `resource` (RFC 8707): whichever was sent.
     pub audience: Option<String>,
@@ -201,8 +202,12 @@ impl TokenRequest {
                 .map(|i| params.0.swap_remove(i).1)
         };
         let grant_type = take("grant_type");
-        let client_id = take("client_id");
-        let client_secret = take("client_secret");
+        let credentials = BodyCredentials {
+            client_id: take("client_id"),
+            client_secret: take("client_secret"),
+            client_assertion_type: take("client_assertion_type"),
+            client_assertion: take("client_assertion"),
+        };
         let scope = take("scope");
         let audience = match (take("audience"), take("resource")) {
             (Some(_), Some(_)) => {
@@ -217,8 +222,7 @@ impl TokenRequest {
             .transpose()?;
         Ok(Self {
             grant_type,
-            client_id,
-            client_secret,
+            credentials,
             scope,
             audience,
             validity_period,

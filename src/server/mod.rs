@@ -18,6 +18,7 @@ use crate::http::limits::Limits;
 use crate::http::{router, AppState, Shared};
 use crate::keys::rotation::{ensure_signing_keys, RotationError};
 use crate::keys::{MasterKey, MasterKeyError};
+use crate::oauth::assertion::Audience;
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Backend, Location, Store, StoreError};
@@ -287,6 +288,23 @@ async fn load_tls(tls: Option<&Tls>) -> Result<Option<RustlsConfig>, StartError>
     Ok(Some(rustls))
 }
 
+/// The `aud` a client assertion must carry: the issuer; and, when the
+/// configuration allows it, a token endpoint URL (any of the dialects').
+fn assertion_audience(issuer: &str, token_endpoints: bool) -> Audience {
+    let base = issuer.trim_end_matches('/');
+    Audience {
+        issuer: issuer.to_owned(),
+        token_endpoints: if token_endpoints {
+            crate::http::TOKEN_PATHS
+                .iter()
+                .map(|path| format!("{base}{path}"))
+                .collect()
+        } else {
+            vec![]
+        },
+    }
+}
+
 /// What every request handler shares.
 fn app_state(
     config: &Config,
@@ -308,6 +326,7 @@ fn app_state(
         clock: clock.clone(),
         secret_hasher: master.secret_hasher(),
         issuer: issuer.into(),
+        assertion_audience: assertion_audience(issuer, config.assertion_token_endpoint_audience),
         policy: Arc::new(GrantPolicy {
             enabled: config.client_credentials_enabled,
             default_lifetime: config.token_lifetime,

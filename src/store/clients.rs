@@ -8,7 +8,7 @@ use super::{
     conflict_on_unique, flag, join, opt_display, opt_parsed, opt_u64, split, Backend, Change,
     Store, StoreError, Tx,
 };
-use crate::types::TokenFormat;
+use crate::types::{AuthMethod, TokenFormat};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientRecord {
@@ -25,6 +25,24 @@ pub struct ClientRecord {
     pub token_format: Option<TokenFormat>,
     /// Extra claims for this client's tokens.
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How it may authenticate (RFC 7591 `token_endpoint_auth_method`).
+    #[serde(serialize_with = "display_list")]
+    pub auth_methods: Vec<AuthMethod>,
+    /// Its public keys for `private_key_jwt`: a JWK Set as JSON text.
+    pub jwks: Option<String>,
+}
+
+fn display_list<S: serde::Serializer>(v: &[AuthMethod], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|m| m.as_str()))
+}
+
+/// Space-delimited, as stored.
+fn join_methods(methods: &[AuthMethod]) -> String {
+    methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,8 +64,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_change(Change::ClientCreated(&client.id)).await?;
         sqlx::query(
-            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -60,6 +78,8 @@ impl Store {
         .bind(client.created_at)
         .bind(client.token_format.map(|f| f.as_str()))
         .bind(client.claims.as_ref().map(|c| serde_json::Value::from(c.clone()).to_string()))
+        .bind(join_methods(&client.auth_methods))
+        .bind(client.jwks.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_on_unique(e, || format!("client '{}' already exists", client.id)))?;
@@ -78,11 +98,11 @@ impl Store {
         secret_hashes: &[Option<Vec<u8>>],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_change(Change::ClientsCreated).await?;
-        // 11 parameters a row, 100 rows a statement: within both backends' limits.
+        // 13 parameters a row, 100 rows a statement: within both backends' limits.
         for chunk in clients.chunks(100) {
             let sql = format!(
-                "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims) VALUES {}",
-                self.placeholders(chunk.len(), 11)
+                "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks) VALUES {}",
+                self.placeholders(chunk.len(), 13)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -101,7 +121,9 @@ impl Store {
                         c.claims
                             .as_ref()
                             .map(|m| serde_json::Value::from(m.clone()).to_string()),
-                    );
+                    )
+                    .bind(join_methods(&c.auth_methods))
+                    .bind(c.jwks.as_deref());
             }
             q.execute(&mut *tx).await.map_err(|e| {
                 conflict_on_unique(e, || "a client id in the batch already exists".into())
@@ -245,8 +267,8 @@ impl Store {
     pub async fn update_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         let q = sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, default_scope = $3, lifetime = $4,
-               grant_types = $5, token_format = $6, claims = $7
-             WHERE id = $8",
+               grant_types = $5, token_format = $6, claims = $7, auth_methods = $8, jwks = $9
+             WHERE id = $10",
         )
         .bind(&c.name)
         .bind(join(&c.scopes))
@@ -259,6 +281,8 @@ impl Store {
                 .as_ref()
                 .map(|m| serde_json::Value::from(m.clone()).to_string()),
         )
+        .bind(join_methods(&c.auth_methods))
+        .bind(c.jwks.as_deref())
         .bind(&c.id);
         self.change_one(Change::Client(&c.id), q, || no_client(&c.id))
             .await
@@ -362,10 +386,21 @@ pub(super) fn no_client(id: &str) -> StoreError {
 }
 
 pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
+    let public = row.try_get::<i64, _>("public")? != 0;
+    let jwks: Option<String> = row.try_get("jwks")?;
+    let mut methods = split(row.try_get("auth_methods")?)
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<Vec<AuthMethod>, String>>()
+        .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    if methods.is_empty() {
+        // Written by something that did not set them: what its kind allows.
+        methods = AuthMethod::defaults(public, jwks.is_some());
+    }
     Ok(ClientRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        public: row.try_get::<i64, _>("public")? != 0,
+        public,
         scopes: split(row.try_get("scopes")?),
         default_scope: row
             .try_get::<Option<String>, _>("default_scope")?
@@ -380,6 +415,8 @@ pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        auth_methods: methods,
+        jwks,
     })
 }
 

@@ -7,6 +7,7 @@
 //! servers know when to rebuild their in-memory snapshot.
 
 mod apis;
+mod assertions;
 mod audit;
 mod backup;
 mod changes;

@@ -119,7 +119,8 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Deletes up to `batch` expired tokens and revocations; returns how many.
+    /// Deletes up to `batch` expired tokens, revocations and records of used
+    /// client assertions (each); returns how many.
     pub async fn purge_expired(&self, now: i64, batch: i64) -> Result<u64, StoreError> {
         let tokens = sqlx::query(
             "DELETE FROM tokens WHERE id IN
@@ -139,7 +140,8 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        Ok(tokens + jtis)
+        let assertions = self.purge_assertions(now, batch).await?;
+        Ok(tokens + jtis + assertions)
     }
 }
 

@@ -23,6 +23,60 @@ fn run(cmd: &mut Command, what: &str) {
     assert!(out.status.success(), "{what} failed:\n{text}");
 }
 
+/// PKCS#8 DER as PEM.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let text = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    crate::harness::transcript::secret(&text);
+    text
+}
+
+/// A client registered with the public halves of a fresh ES256 and RS256
+/// key: its id and the private keys as PEM.
+fn key_client(w: &Writ) -> (String, String, String) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let rsa = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let point = ec.public_key().as_ref();
+    let jwks = json!({"keys": [
+        {"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])},
+        {"kty": "RSA",
+         "n": b64(rsa.public_key().modulus().big_endian_without_leading_zero()),
+         "e": b64(rsa.public_key().exponent().big_endian_without_leading_zero())},
+    ]});
+    let file = w.dir.path().join("python-client.jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let created = w.cli(&[
+        "client",
+        "create",
+        "--name",
+        "python-jwt",
+        "--scope",
+        "read",
+        "--jwks",
+        file.to_str().unwrap(),
+    ]);
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        pem(ec.to_pkcs8v1().unwrap().as_ref()),
+        pem(rsa.as_der().unwrap().as_ref()),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_sdks_and_standard_clients() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -62,6 +116,9 @@ async fn vendor_sdks_and_standard_clients() {
         "auth0",
     ]);
     w.grant(&conf, API, "read:orders");
+    // A private_key_jwt client with an ES256 and an RS256 key; Python gets
+    // the private halves as PEM (recorded: they must never be logged).
+    let (jwt_client, ec_pem, rsa_pem) = key_client(&w);
 
     // Plain HTTP and HTTPS listeners on one database, each its own issuer.
     let (tls, _) = certificate(w.dir.path());
@@ -69,6 +126,8 @@ async fn vendor_sdks_and_standard_clients() {
     let mut config = w.config();
     w.start_configured(config.clone()).await;
     config.tls = Some(tls);
+    // The HTTPS listener also takes the token endpoint as an assertion's `aud`.
+    config.assertion_token_endpoint_audience = true;
     let tls = writ::server::start(config, Arc::new(writ::clock::SystemClock))
         .await
         .unwrap();
@@ -77,6 +136,7 @@ async fn vendor_sdks_and_standard_clients() {
     let clients = json!({
         "conf": {"id": conf.id, "secret": conf.secret},
         "pub": {"id": public.id},
+        "jwt": {"id": jwt_client, "ec_pem": ec_pem, "rsa_pem": rsa_pem},
         "api": API,
     })
     .to_string();

@@ -5,6 +5,7 @@ mod harness;
 mod pg;
 
 mod admin;
+mod assertions;
 mod backup;
 mod cli;
 mod clients;

@@ -23,6 +23,8 @@ fn client(id: &str) -> ClientRecord {
         claims: serde_json::json!({"tenant": "acme", "tier": 2})
             .as_object()
             .cloned(),
+        auth_methods: vec![writ::types::AuthMethod::ClientSecretPost],
+        jwks: None,
     }
 }
 

@@ -13,7 +13,7 @@ use super::{check_if_match, idempotent, page, with_etag_of, AppState, Created, B
 use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::store::{ClientRecord, GrantRecord, SecretRecord};
-use crate::types::TokenFormat;
+use crate::types::{AuthMethod, TokenFormat};
 
 /// A client as the API shows it: scopes as one space-delimited string.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +32,11 @@ pub struct Client {
     pub format: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How it may authenticate; empty: what its kind allows.
+    pub auth_methods: Vec<String>,
+    /// Its public keys (a JWK Set), for `private_key_jwt`.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -49,6 +54,12 @@ impl From<&ClientRecord> for Client {
             enabled: c.enabled,
             format: c.token_format.map(|f| f.as_str().to_owned()),
             claims: c.claims.clone(),
+            auth_methods: c
+                .auth_methods
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             created_at: c.created_at,
         }
     }
@@ -126,6 +137,22 @@ pub struct NewClientBody {
     pub grant_types: Option<Vec<String>>,
     /// `jwt` or `opaque`.
     pub format: Option<String>,
+    /// Its public keys, a JWK Set, for `private_key_jwt` (it then gets no secret).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// How it may authenticate: `client_secret_basic`, `client_secret_post`,
+    /// `private_key_jwt`, `none` (default: what its kind allows).
+    pub auth_methods: Option<Vec<String>>,
+}
+
+fn auth_methods(names: Option<Vec<String>>) -> Result<Option<Vec<AuthMethod>>, Problem> {
+    names
+        .map(|n| {
+            n.iter()
+                .map(|m| m.parse().map_err(Problem::bad_request))
+                .collect()
+        })
+        .transpose()
 }
 
 /// Settings to change; an absent member stays as it is.
@@ -144,6 +171,11 @@ pub struct ClientPatch {
     pub claims: Option<serde_json::Value>,
     /// `false` refuses its token requests (and its tokens introspect inactive).
     pub enabled: Option<bool>,
+    /// Replaces its public keys (only a client that has keys).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Limits how it may authenticate; `[]`: back to what its kind allows.
+    pub auth_methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -212,6 +244,8 @@ pub async fn create(
             lifetime: b.lifetime,
             grant_types: b.grant_types.unwrap_or_else(|| vec![GRANT_TYPE.into()]),
             format: format(b.format)?,
+            auth_methods: auth_methods(b.auth_methods)?.unwrap_or_default(),
+            jwks: b.jwks.map(|j| j.to_string()),
         };
         let created = caller
             .admin(&state)
@@ -278,6 +312,8 @@ pub async fn update(
             .map(|f| f.parse::<FormatSetting>().map_err(Problem::bad_request))
             .transpose()?,
         claims: patch.claims.map(|c| c.to_string()),
+        auth_methods: auth_methods(patch.auth_methods)?,
+        jwks: patch.jwks.map(|j| j.to_string()),
     };
     admin.update_client(&id, changes).await?;
     if let Some(enabled) = patch.enabled {
