@@ -63,26 +63,10 @@ impl Store {
         secret_hash: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_change(Change::ClientCreated(&client.id)).await?;
-        sqlx::query(
-            "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&client.id)
-        .bind(&client.name)
-        .bind(flag(client.public))
-        .bind(join(&client.scopes))
-        .bind(client.default_scope.as_deref().map(join))
-        .bind(client.lifetime.map(|l| l as i64))
-        .bind(join(&client.grant_types))
-        .bind(flag(client.enabled))
-        .bind(client.created_at)
-        .bind(client.token_format.map(|f| f.as_str()))
-        .bind(client.claims.as_ref().map(|c| serde_json::Value::from(c.clone()).to_string()))
-        .bind(join_methods(&client.auth_methods))
-        .bind(client.jwks.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_on_unique(e, || format!("client '{}' already exists", client.id)))?;
+        self.insert_clients(&mut tx, std::slice::from_ref(client), || {
+            format!("client '{}' already exists", client.id)
+        })
+        .await?;
         if let Some(hash) = secret_hash {
             insert_secret(&mut tx, &client.id, hash, client.created_at).await?;
         }
@@ -98,7 +82,38 @@ impl Store {
         secret_hashes: &[Option<Vec<u8>>],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_change(Change::ClientsCreated).await?;
-        // 13 parameters a row, 100 rows a statement: within both backends' limits.
+        self.insert_clients(&mut tx, clients, || {
+            "a client id in the batch already exists".into()
+        })
+        .await?;
+        let secrets: Vec<(&ClientRecord, &Vec<u8>)> = clients
+            .iter()
+            .zip(secret_hashes)
+            .filter_map(|(c, h)| Some((c, h.as_ref()?)))
+            .collect();
+        for chunk in secrets.chunks(300) {
+            let sql = format!(
+                "INSERT INTO client_secrets (client_id, hash, created_at) VALUES {}",
+                self.placeholders(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, hash) in chunk {
+                q = q.bind(&c.id).bind(&hash[..]).bind(c.created_at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Multi-row INSERTs of clients: 13 parameters a row, 100 rows a
+    /// statement, within both backends' limits.
+    async fn insert_clients(
+        &self,
+        tx: &mut Tx,
+        clients: &[ClientRecord],
+        exists: impl Fn() -> String,
+    ) -> Result<(), StoreError> {
         for chunk in clients.chunks(100) {
             let sql = format!(
                 "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks) VALUES {}",
@@ -125,27 +140,10 @@ impl Store {
                     .bind(join_methods(&c.auth_methods))
                     .bind(c.jwks.as_deref());
             }
-            q.execute(&mut *tx).await.map_err(|e| {
-                conflict_on_unique(e, || "a client id in the batch already exists".into())
-            })?;
+            q.execute(&mut **tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, &exists))?;
         }
-        let secrets: Vec<(&ClientRecord, &Vec<u8>)> = clients
-            .iter()
-            .zip(secret_hashes)
-            .filter_map(|(c, h)| Some((c, h.as_ref()?)))
-            .collect();
-        for chunk in secrets.chunks(300) {
-            let sql = format!(
-                "INSERT INTO client_secrets (client_id, hash, created_at) VALUES {}",
-                self.placeholders(chunk.len(), 3)
-            );
-            let mut q = sqlx::query(&sql);
-            for (c, hash) in chunk {
-                q = q.bind(&c.id).bind(&hash[..]).bind(c.created_at);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -390,19 +390,7 @@ async fn the_openapi_document_describes_every_operation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_generated_from_the_openapi_document_manages_clients() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let install = crate::harness::blocking(|| {
-        std::process::Command::new("bash")
-            .arg(format!("{root}/interop/install"))
-            .output()
-            .unwrap()
-    });
-    assert!(
-        install.status.success(),
-        "interop/install failed: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
-    let cache = String::from_utf8(install.stdout).unwrap();
-    let cache = cache.trim();
+    let cache = crate::harness::install_interop();
 
     let mut w = Writ::new();
     let ops = w.client(&["--scope", "writ:admin"]);

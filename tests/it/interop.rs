@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::harness::{blocking, certificate, Writ};
+use crate::harness::{blocking, certificate, install_interop, Writ};
 
 const API: &str = "https://orders.interop.test/";
 
@@ -80,19 +80,7 @@ fn key_client(w: &Writ) -> (String, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_sdks_and_standard_clients() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let install = blocking(|| {
-        Command::new("bash")
-            .arg(format!("{root}/interop/install"))
-            .output()
-            .unwrap()
-    });
-    assert!(
-        install.status.success(),
-        "interop/install failed: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
-    let cache = String::from_utf8(install.stdout).unwrap();
-    let cache = cache.trim().lines().last().unwrap().to_owned();
+    let cache = install_interop();
 
     let mut w = Writ::new();
     let conf = w.client(&["--scope", "read market:*", "--default-scope", "market:all"]);

@@ -24,6 +24,25 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_writ");
 
 /// Runs blocking work (a child process) without stalling an in-process
 /// server that shares this test's runtime: its tasks move to another worker.
+/// Runs `interop/install` (the third-party clients, from their registries,
+/// into a cache outside the source tree); returns that cache's path.
+pub fn install_interop() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let install = blocking(|| {
+        std::process::Command::new("bash")
+            .arg(format!("{root}/interop/install"))
+            .output()
+            .unwrap()
+    });
+    assert!(
+        install.status.success(),
+        "interop/install failed: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let out = String::from_utf8(install.stdout).unwrap();
+    out.trim().lines().last().unwrap().to_owned()
+}
+
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
