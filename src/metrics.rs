@@ -2,13 +2,11 @@
 //! never addresses; client ids only for a bounded top list (`PerClient`), so
 //! the number of series stays bounded.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -150,25 +148,28 @@ struct ClientCounts {
     failures: AtomicU64,
 }
 
+/// Clients counted at most. The busiest stay (the cache keeps what is used
+/// often), so the top lists are right; a quiet client may be forgotten.
+const COUNTED_CLIENTS: u64 = 10_000;
+
 /// Per-client counts of registered clients (never of ids nobody
 /// registered, which an attacker could invent without end), rendered at
-/// scrape time for the top `TOP_CLIENTS` of each family.
-#[derive(Default)]
-pub struct PerClient(ArcSwap<HashMap<Box<str>, Arc<ClientCounts>>>);
+/// scrape time for the top `TOP_CLIENTS` of each family. Bounded, and
+/// constant time per request however many clients there are.
+pub struct PerClient(moka::sync::Cache<Box<str>, Arc<ClientCounts>>);
+
+impl Default for PerClient {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(COUNTED_CLIENTS))
+    }
+}
 
 impl PerClient {
-    /// The counts of a client: a lock-free read on the token path; the map
-    /// is copied only the first time a client is counted.
     fn counts(&self, client_id: &str) -> Arc<ClientCounts> {
-        if let Some(c) = self.0.load().get(client_id) {
-            return c.clone();
+        if let Some(c) = self.0.get(client_id) {
+            return c;
         }
-        self.0.rcu(|map| {
-            let mut map = HashMap::clone(map);
-            map.entry(client_id.into()).or_default();
-            map
-        });
-        self.0.load()[client_id].clone()
+        self.0.get_with(client_id.into(), Default::default)
     }
 
     pub fn issued(&self, client_id: &str) {
@@ -187,14 +188,14 @@ impl PerClient {
     /// Appends the per-client families in Prometheus text format, forgetting
     /// clients that are no longer registered.
     pub fn render(&self, out: &mut String, registered: impl Fn(&str) -> bool) {
-        if !self.0.load().keys().all(|id| registered(id)) {
-            self.0.rcu(|map| {
-                let mut map = HashMap::clone(map);
-                map.retain(|id, _| registered(id));
-                map
-            });
+        let mut counted = Vec::new();
+        for (id, counts) in self.0.iter() {
+            if registered(&id) {
+                counted.push((id, counts));
+            } else {
+                self.0.invalidate(&*id);
+            }
         }
-        let map = self.0.load();
         type Read = fn(&ClientCounts) -> u64;
         let families: [(&str, &str, Read); 2] = [
             (
@@ -209,9 +210,9 @@ impl PerClient {
             ),
         ];
         for (name, help, read) in families {
-            let mut top: Vec<(&str, u64)> = map
+            let mut top: Vec<(&str, u64)> = counted
                 .iter()
-                .map(|(id, c)| (&**id, read(c)))
+                .map(|(id, c)| (&***id, read(c)))
                 .filter(|(_, n)| *n > 0)
                 .collect();
             top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -235,6 +236,27 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_client_counts_stay_bounded_however_many_clients_are_served() {
+        // Each new client once copied a map of every client ever counted:
+        // unbounded memory, and quadratic time at 100,000 clients.
+        let per = PerClient::default();
+        for i in 0..30_000 {
+            per.issued(&format!("client-{i}"));
+        }
+        for _ in 0..5 {
+            per.issued("busy");
+        }
+        per.0.run_pending_tasks();
+        assert!(per.0.entry_count() <= COUNTED_CLIENTS);
+        let mut out = String::new();
+        per.render(&mut out, |_| true);
+        assert!(
+            out.contains(r#"writ_client_tokens_issued_total{client_id="busy"} 5"#),
+            "{out}"
+        );
+    }
 
     #[test]
     fn only_the_top_clients_get_series() {
