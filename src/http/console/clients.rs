@@ -63,15 +63,15 @@ pub async fn list(
         } @else {
             div.table {
                 table {
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Client id" } th scope="col" { "Kind" } th scope="col" { "State" } th scope="col" { "Created" } } }
+                    thead { tr { th scope="col" { "Name" } th.wide scope="col" { "Client id" } th scope="col" { "Kind" } th scope="col" { "State" } th.wide scope="col" { "Created" } } }
                     tbody {
                         @for c in &found {
                             tr {
                                 td { a href=(base.to(&format!("/clients/{}", c.id))) { (c.name) } }
-                                td { code { (c.id) } }
+                                td.wide { code { (c.id) } }
                                 td { (kind(c)) }
                                 td { (state_label(c.enabled)) }
-                                td { (time(c.created_at)) }
+                                td.wide { (time(c.created_at)) }
                             }
                         }
                     }
