@@ -85,6 +85,9 @@ enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print a one-time link that signs in to the web console (valid for
+    /// 5 minutes, once)
+    Console(ConsoleArgs),
     /// Copy the SQLite database consistently, also while servers run
     Backup {
         /// The file to write; an existing file is never overwritten
@@ -110,6 +113,18 @@ struct ServeArgs {
     /// so that serve's help does not offer it, and refused if given.
     #[arg(long, hide = true)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConsoleArgs {
+    /// The server's public URL, as a browser reaches it (default: the
+    /// issuer, else http(s)://<listen address>)
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// The issuer, where the configuration has none: the same variable as
+    /// `serve` reads, so the link names the server's public URL.
+    #[arg(long, env = "WRIT_ISSUER", hide = true)]
+    issuer: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -553,6 +568,9 @@ fn overrides(cli: &Cli) -> Overrides {
         overrides.tls_cert = args.tls_cert.clone();
         overrides.tls_key = args.tls_key.clone();
     }
+    if let Command::Console(args) = &cli.command {
+        overrides.issuer = args.issuer.clone();
+    }
     overrides
 }
 
@@ -642,6 +660,7 @@ impl Ctx<'_> {
                 KeyCommand::Rotate { algorithm, force } => self.key_rotate(algorithm, force).await,
                 KeyCommand::List => self.key_list().await,
             },
+            Command::Console(args) => self.console_link(args.base_url.as_deref()).await,
         }
     }
 
@@ -944,4 +963,52 @@ impl Ctx<'_> {
         self.out.print(&json!(keys));
         Ok(())
     }
+
+    /// One line: the sign-in link; with `--json`, the link and when it
+    /// expires. The link is the secret here, so only stdout carries it.
+    async fn console_link(&self, base_url: Option<&str>) -> Result<()> {
+        let base = console_base(self.config, base_url)?;
+        let link = self.admin.create_signin_link().await?;
+        let url = format!("{base}/console/signin?token={}", link.token);
+        if self.out.json {
+            println!(
+                "{}",
+                json!({"url": url, "expires_at": rfc3339(link.expires_at)})
+            );
+        } else {
+            println!("{url}");
+        }
+        Ok(())
+    }
+}
+
+/// Where a browser reaches the server: `--base-url`, else the issuer, else
+/// the listen address; without a trailing slash.
+fn console_base(config: &Config, base_url: Option<&str>) -> Result<String> {
+    let base = match (base_url, &config.issuer) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(issuer)) => issuer.clone(),
+        (None, None) => {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", config.listen)
+        }
+    };
+    match url::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(base.trim_end_matches('/').to_owned())
+        }
+        _ => Err(CliError(format!(
+            "--base-url '{base}' is not an http or https URL"
+        ))),
+    }
+}
+
+/// Seconds since the epoch as RFC 3339, UTC.
+fn rfc3339(at: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(at.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }

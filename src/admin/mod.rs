@@ -1,11 +1,12 @@
-//! The management operations behind every front door (the CLI today, an
-//! admin HTTP API and console later): what a valid client, API, grant and
+//! The management operations behind every front door (the CLI, the admin
+//! HTTP API and the console): what a valid client, API, grant and
 //! key rotation is, new ids and secrets, the change in the store, and the
 //! audit event. A front door only translates its input into these plain
 //! types and renders the typed result or error its own way.
 
 mod apis;
 mod clients;
+pub mod console;
 mod grants;
 mod import;
 mod keys;
@@ -30,7 +31,7 @@ use crate::types::TokenFormat;
 pub struct Actor {
     /// The operator's name, as the front door knows it.
     pub by: String,
-    /// The front door: `cli`, later `api` or `console`.
+    /// The front door: `cli`, `api` or `console`.
     pub via: &'static str,
 }
 

@@ -184,8 +184,8 @@ impl<W: io::Write> io::Write for RedactingWriter<W> {
 }
 
 /// What Writ's secrets and opaque tokens start with (`keys::secret`,
-/// `token::opaque`): scanners look for the same prefixes.
-const SECRET_PREFIXES: [&str; 3] = ["writ_sk_", "writ_at_", "writ_rat_"];
+/// `token::opaque`, the console's links and sessions in `admin::console`): scanners look for the same prefixes.
+const SECRET_PREFIXES: [&str; 5] = ["writ_sk_", "writ_at_", "writ_rat_", "writ_sl_", "writ_cs_"];
 
 /// `text` with every value that looks like a Writ secret, an opaque token
 /// or a JWT (a base64url JSON object, `eyJ…`, joined by dots to another
@@ -257,6 +257,13 @@ mod tests {
             (
                 format!("\"x\\n{secret}\""),
                 "\"x\\nwrit_sk_…(redacted)\"".to_owned(),
+            ),
+            // A console sign-in link in a request line, a session cookie.
+            (
+                "GET /console/signin?token=writ_sl_q2-7wEAAAB_aGVsbG8 cookie=writ_cs_aGVsbG8-x"
+                    .to_owned(),
+                "GET /console/signin?token=writ_sl_…(redacted) cookie=writ_cs_…(redacted)"
+                    .to_owned(),
             ),
             (
                 "a=\"eyJhbGciOiJFUzI1NiJ9.eyJzdWIi\"".to_owned(),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod connections;
+pub mod console;
 mod discovery;
 mod error;
 mod health;
@@ -143,6 +144,7 @@ fn endpoints() -> Router<AppState> {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest(admin::BASE, admin::router())
+        .merge(console::router())
 }
 
 /// RFC 6749 §5.1, RFC 7662 §2.2: OAuth answers, errors included, must not be

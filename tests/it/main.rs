@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod clients;
 mod connections;
+mod console;
 mod dialects;
 mod discovery;
 mod faults;

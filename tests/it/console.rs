@@ -1,0 +1,534 @@
+//! The web console at `/console`: the one-time sign-in link, the session
+//! cookie, CSRF and the Content-Security-Policy over HTTP; then the whole
+//! path in real headless Chromium through WebDriver.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use writ::store::{Location, Store};
+
+use crate::harness::{eventually, transcript, Creds, Reply, Writ};
+
+/// `writ console --json`: the link, recorded as a secret.
+fn signin_link(w: &Writ) -> String {
+    let out = w.cli(&["console", "--base-url", &w.base]);
+    let url = out["url"].as_str().unwrap().to_owned();
+    assert!(out["expires_at"].as_str().unwrap().ends_with('Z'), "{out}");
+    transcript::secret(url.split("token=").nth(1).unwrap());
+    url
+}
+
+/// A client that keeps cookies off: the tests set the cookie themselves.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str, cookie: Option<&str>) -> Reply {
+    let mut request = http().get(url);
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    crate::harness::send(request).await
+}
+
+async fn post(url: &str, cookie: &str, body: &str) -> Reply {
+    crate::harness::send(
+        http()
+            .post(url)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+/// Signs in with a new link; returns the `Set-Cookie` header and the
+/// `name=value` pair to send back.
+async fn sign_in(w: &Writ) -> (String, String) {
+    let r = get(&signin_link(w), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let set = r.header("set-cookie").unwrap().to_owned();
+    let pair = set.split(';').next().unwrap().to_owned();
+    transcript::secret(pair.split_once('=').unwrap().1);
+    (set, pair)
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn assert_console_headers(r: &Reply) {
+    let csp = r.header("content-security-policy").expect("a CSP");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+}
+
+async fn audit_actors(w: &Writ) -> Vec<(String, String, String)> {
+    let store = Store::open(&Location::Sqlite(w.db_path())).await.unwrap();
+    let events = store.audit_events(None, 100).await.unwrap();
+    store.close().await;
+    events
+        .into_iter()
+        .map(|e| (e.event, e.actor, e.via))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_signs_in_once_and_the_cookie_is_strict() {
+    let mut w = Writ::new();
+    w.start().await;
+    let link = signin_link(&w);
+    assert!(link.starts_with(&format!("{}/console/signin?token=writ_sl_", w.base)));
+
+    let r = get(&link, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_console_headers(&r);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let cookie = r.header("set-cookie").unwrap().to_owned();
+    transcript::secret(cookie.split(';').next().unwrap());
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    assert!(
+        attributes[0].starts_with("writ_console=writ_cs_"),
+        "{cookie}"
+    );
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=28800",
+    ] {
+        assert!(attributes.contains(&attribute), "{cookie}");
+    }
+    // Served over http here: a Secure cookie would never come back.
+    assert!(!attributes.contains(&"Secure"), "{cookie}");
+    // The page moves on to the clients page by itself, without script.
+    assert!(r
+        .text
+        .contains("http-equiv=\"refresh\" content=\"0;url=/console/clients\""));
+
+    // The same link again: refused, with a page that says why.
+    let again = get(&link, None).await;
+    assert_eq!(again.status, 403);
+    assert!(
+        again.text.contains("This sign-in link was used already"),
+        "{}",
+        again.text
+    );
+    assert!(again.header("set-cookie").is_none());
+    assert_console_headers(&again);
+
+    let nonsense = get(
+        &format!("{}/console/signin?token=writ_sl_nope", w.base),
+        None,
+    )
+    .await;
+    assert_eq!(nonsense.status, 403);
+    assert!(nonsense.text.contains("not valid"));
+
+    // The session opens the clients page; without it, a page says how to sign in.
+    let pair = cookie.split(';').next().unwrap();
+    let clients = get(&w.url("/console/clients"), Some(pair)).await;
+    assert_eq!(clients.status, 200, "{}", clients.text);
+    assert_console_headers(&clients);
+    let anonymous = get(&w.url("/console/clients"), None).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.text.contains("writ console"));
+    assert_console_headers(&anonymous);
+
+    // Assets and unknown pages carry the policy too; no inline script anywhere.
+    for path in [
+        "/console/assets/console.css",
+        "/console/assets/console.js",
+        "/console/nope",
+    ] {
+        assert_console_headers(&get(&w.url(path), None).await);
+    }
+    assert_eq!(
+        get(&w.url("/console/assets/console.js"), None)
+            .await
+            .header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(!clients.text.contains("<script>") && !clients.text.contains("style="));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_link_is_refused() {
+    let mut w = Writ::new();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Made now by the CLI; the server's clock is six minutes on.
+    w.start_fixed(now + 360).await;
+    let r = get(&signin_link(&w), None).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text.contains("This sign-in link has expired"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("5 minutes"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secure_cookie_where_the_issuer_is_https() {
+    let mut w = Writ::new();
+    let mut config = w.config();
+    config.issuer = Some("https://writ.example".into());
+    w.start_configured(config).await;
+    let (set, _) = sign_in(&w).await;
+    assert!(set.split(';').any(|a| a.trim() == "Secure"), "{set}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_needs_the_sessions_csrf_token() {
+    let mut w = Writ::new();
+    w.start().await;
+    let (_, cookie) = sign_in(&w).await;
+    let page = get(&w.url("/console/clients/new"), Some(&cookie)).await;
+    let csrf = csrf_of(&page.text);
+
+    let create = w.url("/console/clients");
+    for body in [
+        "name=no-token&scope=read".to_owned(),
+        "name=wrong-token&scope=read&csrf=AAAA".to_owned(),
+    ] {
+        let r = post(&create, &cookie, &body).await;
+        assert_eq!(r.status, 403, "{body}: {}", r.text);
+        assert!(r.text.contains("CSRF"));
+        assert_console_headers(&r);
+    }
+    // Another session's token is not this one's.
+    let (_, other) = sign_in(&w).await;
+    let other_csrf = csrf_of(&get(&w.url("/console/clients/new"), Some(&other)).await.text);
+    assert_ne!(other_csrf, csrf);
+    let r = post(&create, &cookie, &format!("name=x&csrf={other_csrf}")).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(w.cli(&["client", "list"]).as_array().unwrap().len(), 0);
+
+    // With it: created, the secret shown once, audited as the session's.
+    let r = post(
+        &create,
+        &cookie,
+        &format!("name=svc&scope=read&kind=secret&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    transcript::secrets_in(&r.text);
+    assert!(r.text.contains("value=\"writ_sk_"));
+    // A broken rule shows the form again with the message, naming the field.
+    let r = post(&create, &cookie, &format!("name=+&csrf={csrf}")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Name must not be empty"), "{}", r.text);
+
+    // Signing out needs the token as well, and ends the session for good.
+    assert_eq!(
+        post(&w.url("/console/signout"), &cookie, "").await.status,
+        403
+    );
+    let out = post(&w.url("/console/signout"), &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(out.status, 200);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        get(&w.url("/console/clients"), Some(&cookie)).await.status,
+        401
+    );
+
+    let actors = audit_actors(&w).await;
+    let by_session: Vec<&(String, String, String)> = actors
+        .iter()
+        .filter(|(_, _, via)| via == "console")
+        .collect();
+    let events: Vec<&str> = by_session.iter().map(|(e, _, _)| e.as_str()).collect();
+    for event in ["console.signed_in", "client.created", "console.signed_out"] {
+        assert!(events.contains(&event), "{actors:?}");
+    }
+    let created = by_session
+        .iter()
+        .find(|(e, _, _)| e == "client.created")
+        .unwrap();
+    assert!(
+        created.1.starts_with("console:") && created.1.contains("/link-"),
+        "{created:?}"
+    );
+    assert!(actors
+        .iter()
+        .any(|(e, _, via)| e == "console.signin_link_created" && via == "cli"));
+}
+
+/// Real headless Chromium through chromedriver: sign in, the link refused
+/// a second time, a client created and its secret read from the page, the
+/// client disabled and its next token request refused, sign out. With
+/// WRIT_CONSOLE_SCREENSHOTS=1 the main pages are saved into docs/.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_browser() {
+    use fantoccini::{ClientBuilder, Locator};
+
+    let mut w = Writ::new();
+    w.start().await;
+    for name in ["billing", "inventory-sync"] {
+        w.client(&["--name", name, "--scope", "orders:read orders:write"]);
+    }
+    let driver = Chromedriver::start();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium(),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,900"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let b = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver answers");
+    let shots = Screenshots::new();
+
+    // Signing in lands on the clients page.
+    let link = signin_link(&w);
+    b.goto(&link).await.unwrap();
+    let clients = w.url("/console/clients");
+    eventually(Duration::from_secs(10), || async {
+        b.current_url()
+            .await
+            .map(|u| u.as_str() == clients)
+            .unwrap_or(false)
+    })
+    .await;
+    b.wait().for_element(Locator::Css("table")).await.unwrap();
+    let text = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("billing") && text.contains("inventory-sync"),
+        "{text}"
+    );
+    shots.take(&b, "console-clients").await;
+
+    // The same link again is refused.
+    b.goto(&link).await.unwrap();
+    let h1 = b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(h1, "This sign-in link was used already");
+
+    // A new client, from the keyboard: type, then Enter submits.
+    b.goto(&w.url("/console/clients")).await.unwrap();
+    b.find(Locator::LinkText("New client"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Id("scope"))
+        .await
+        .unwrap()
+        .send_keys("orders:read")
+        .await
+        .unwrap();
+    let name = b.find(Locator::Id("name")).await.unwrap();
+    name.send_keys("reporting").await.unwrap();
+    shots.take(&b, "console-new-client").await;
+    name.send_keys("\u{E007}").await.unwrap();
+    let secret_field = b.wait().for_element(Locator::Id("secret")).await.unwrap();
+    let secret = secret_field.prop("value").await.unwrap().unwrap();
+    transcript::secret(&secret);
+    assert!(secret.starts_with("writ_sk_"), "{secret}");
+    let id = b
+        .find(Locator::Id("client-id"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[data-copy]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        let status = b
+            .find(Locator::Css(".copied"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        !status.is_empty()
+    })
+    .await;
+    shots.take(&b, "console-client-created").await;
+
+    // The secret works, until the client is disabled.
+    let creds = Creds {
+        id: id.clone(),
+        secret,
+    };
+    assert_eq!(w.token(&creds, "").await.status, 200);
+    b.find(Locator::LinkText("Go to the client's page"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("settings-heading"))
+        .await
+        .unwrap();
+    shots.take(&b, "console-client").await;
+    b.find(Locator::XPath("//button[text()='Disable client']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = b.wait().for_element(Locator::Css(".done")).await.unwrap();
+    assert!(done.text().await.unwrap().starts_with("Disabled"));
+    eventually(Duration::from_secs(5), || async {
+        w.token(&creds, "").await.status == 401
+    })
+    .await;
+    w.token(&creds, "")
+        .await
+        .assert_error(401, "invalid_client");
+
+    // On a narrow screen.
+    b.set_window_size(390, 844).await.unwrap();
+    b.goto(&clients).await.unwrap();
+    shots.take(&b, "console-clients-narrow").await;
+    b.set_window_size(1280, 900).await.unwrap();
+
+    // Signing out ends the session.
+    b.find(Locator::XPath("//button[text()='Sign out']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        let h1 = b
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        h1 == "Signed out"
+    })
+    .await;
+    b.goto(&clients).await.unwrap();
+    let h1 = b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(h1, "Not signed in");
+    b.close().await.unwrap();
+
+    let actors = audit_actors(&w).await;
+    assert!(
+        actors.iter().any(|(e, by, via)| e == "client.disabled"
+            && by.starts_with("console:")
+            && via == "console"),
+        "{actors:?}"
+    );
+}
+
+fn chromium() -> &'static str {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("Chromium is installed (Debian's chromium; .ci/run installs it)")
+}
+
+/// chromedriver on a free local port, stopped when dropped.
+struct Chromedriver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (Debian's chromium-driver; .ci/run installs it)");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Screenshots into docs/ when asked for (WRIT_CONSOLE_SCREENSHOTS=1), so
+/// that an ordinary test run leaves the work tree as it was.
+struct Screenshots(Option<std::path::PathBuf>);
+
+impl Screenshots {
+    fn new() -> Self {
+        let wanted = std::env::var_os("WRIT_CONSOLE_SCREENSHOTS").is_some();
+        Self(wanted.then(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")))
+    }
+
+    async fn take(&self, b: &fantoccini::Client, name: &str) {
+        let png = b.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        if let Some(dir) = &self.0 {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+}
