@@ -191,6 +191,9 @@ struct ClientCreateArgs {
     /// it signs (private_key_jwt) and gets no secret
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
+    /// Or the https URL of its JWK Set, which the server fetches and caches
+    #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+    jwks_uri: Option<String>,
     /// How it may authenticate: client_secret_basic, client_secret_post,
     /// private_key_jwt, none (default: what its kind allows)
     #[arg(long = "auth-method", value_delimiter = ',', num_args = 1..)]
@@ -224,6 +227,9 @@ struct ClientUpdateArgs {
     /// Replace its public keys with this JWK Set file (a client with keys)
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
+    /// Replace its keys with the https URL of a JWK Set (a client with keys)
+    #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+    jwks_uri: Option<String>,
     /// Limit how it may authenticate (comma-separated); "" for what its kind allows
     #[arg(long = "auth-method", value_delimiter = ',', num_args = 0..)]
     auth_methods: Option<Vec<AuthMethodSetting>>,
@@ -437,6 +443,7 @@ fn flag(field: Field) -> &'static str {
         Field::Overlap => "--overlap",
         Field::AuthMethods => "--auth-method",
         Field::Jwks => "--jwks",
+        Field::JwksUri => "--jwks-uri",
     }
 }
 
@@ -657,6 +664,7 @@ impl Ctx<'_> {
             format: args.format,
             auth_methods: args.auth_methods,
             jwks: read_jwks(args.jwks.as_deref())?,
+            jwks_uri: args.jwks_uri,
         };
         let created = self.admin.create_client(new, self.now).await?;
         let mut shown = output::client(&created.client);
@@ -682,6 +690,7 @@ impl Ctx<'_> {
                 .auth_methods
                 .map(|m| m.into_iter().filter_map(|m| m.0).collect()),
             jwks: read_jwks(args.jwks.as_deref())?,
+            jwks_uri: args.jwks_uri,
         };
         let client = self.admin.update_client(&args.id, changes).await?;
         self.out.print(&output::client(&client));

@@ -59,6 +59,8 @@ pub struct Client {
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`, parsed when it was loaded.
     pub keys: Option<ClientKeys>,
+    /// Or where they are fetched from.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug)]
@@ -130,6 +132,7 @@ impl Client {
                 .collect(),
             auth_methods: c.auth_methods,
             keys,
+            jwks_uri: c.jwks_uri,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct NewClient {
     /// Its public keys (a JWK Set, JSON text) for `private_key_jwt`: it
     /// then gets no secret.
     pub jwks: Option<String>,
+    /// Or the URL of that JWK Set, fetched by the server (not with `jwks`).
+    pub jwks_uri: Option<String>,
 }
 
 /// Settings to change; `None` leaves one as it is.
@@ -53,6 +55,9 @@ pub struct ClientChanges {
     pub auth_methods: Option<Vec<AuthMethod>>,
     /// Replaces its public keys (only a client that has keys).
     pub jwks: Option<String>,
+    /// Replaces its public keys with the URL they are fetched from (only a
+    /// client that has keys); its inline keys are then dropped.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,14 +100,23 @@ impl Admin<'_> {
             .transpose()?;
         let grant_types = grant_types(new.grant_types)?;
         let jwks = new.jwks.as_deref().map(client_jwks).transpose()?;
-        if jwks.is_some() && new.public {
+        let jwks_uri = new.jwks_uri.as_deref().map(jwks_uri).transpose()?;
+        if jwks.is_some() && jwks_uri.is_some() {
+            return Err(Invalid::sentence(
+                Field::JwksUri,
+                "a client has its keys inline (jwks) or at a URL (jwks_uri), not both (RFC 7591 §2)",
+            )
+            .into());
+        }
+        if (jwks.is_some() || jwks_uri.is_some()) && new.public {
             return Err(Invalid::sentence(
                 Field::Jwks,
                 "a public client has no keys: it authenticates with its client_id alone",
             )
             .into());
         }
-        let auth_methods = auth_methods(new.auth_methods, new.public, jwks.is_some())?;
+        let has_keys = jwks.is_some() || jwks_uri.is_some();
+        let auth_methods = auth_methods(new.auth_methods, new.public, has_keys)?;
         let record = ClientRecord {
             id: new_client_id(),
             name,
@@ -117,10 +131,11 @@ impl Admin<'_> {
             claims: None,
             auth_methods,
             jwks,
+            jwks_uri,
         };
         public_clients_do_not_introspect(&record)?;
         // A client with keys proves itself with them: no secret to leak.
-        let secret = (!new.public && record.jwks.is_none()).then(generate_secret);
+        let secret = (!new.public && !has_keys).then(generate_secret);
         let hash = secret
             .as_deref()
             .map(|s| self.master.secret_hasher().hash(s));
@@ -216,18 +231,39 @@ impl Admin<'_> {
             let claims = static_claims(claims)?;
             c.claims = (!claims.is_empty()).then_some(claims);
         }
-        if let Some(jwks) = changes.jwks.as_deref() {
-            if c.jwks.is_none() {
-                return Err(Invalid::sentence(
-                    Field::Jwks,
-                    "only a client registered with keys (--jwks) can have them replaced; this one has a secret or none",
-                )
-                .into());
+        let had_keys = signs(&c);
+        let replaces = |field| {
+            if had_keys {
+                Ok(())
+            } else {
+                Err(Invalid::sentence(
+                    field,
+                    "only a client registered with keys (--jwks or --jwks-uri) can have them replaced; this one has a secret or none",
+                ))
             }
-            c.jwks = Some(client_jwks(jwks)?);
+        };
+        match (changes.jwks.as_deref(), changes.jwks_uri.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::sentence(
+                    Field::JwksUri,
+                    "a client has its keys inline (jwks) or at a URL (jwks_uri), not both (RFC 7591 §2)",
+                )
+                .into())
+            }
+            (Some(jwks), None) => {
+                replaces(Field::Jwks)?;
+                c.jwks = Some(client_jwks(jwks)?);
+                c.jwks_uri = None;
+            }
+            (None, Some(uri)) => {
+                replaces(Field::JwksUri)?;
+                c.jwks_uri = Some(jwks_uri(uri)?);
+                c.jwks = None;
+            }
+            (None, None) => {}
         }
         if let Some(methods) = changes.auth_methods {
-            c.auth_methods = auth_methods(methods, c.public, c.jwks.is_some())?;
+            c.auth_methods = auth_methods(methods, c.public, signs(&c))?;
         }
         public_clients_do_not_introspect(&c)?;
         self.store.update_client(&c).await?;
@@ -243,7 +279,7 @@ impl Admin<'_> {
         overlap: Duration,
         now: i64,
     ) -> Result<RotatedSecret, AdminError> {
-        if self.store.client(id).await?.jwks.is_some() {
+        if signs(&self.store.client(id).await?) {
             return Err(AdminError::Conflict(format!(
                 "client '{id}' authenticates with its keys (private_key_jwt) and has no secret"
             )));
@@ -357,6 +393,47 @@ fn client_jwks(text: &str) -> Result<String, Invalid> {
     ClientKeys::parse(text).map_err(|e| Invalid::sentence(Field::Jwks, format!("JWK Set: {e}")))?;
     let value: Value = serde_json::from_str(text).expect("parsed above");
     Ok(value.to_string())
+}
+
+/// Does the client authenticate with signed JWTs rather than a secret?
+/// Its keys are inline, at a URL, or (with trust rules alone) an external
+/// issuer's; such a client was made without a secret.
+pub(super) fn signs(c: &ClientRecord) -> bool {
+    c.jwks.is_some()
+        || c.jwks_uri.is_some()
+        || (!c.public && c.auth_methods == [AuthMethod::PrivateKeyJwt])
+}
+
+/// The longest URL accepted for keys or an issuer.
+const MAX_URL_BYTES: usize = 2048;
+
+/// A URL Writ fetches keys from, as an administrator registers it: `https`
+/// (the keys' integrity rests on TLS); plain `http` only on the loopback
+/// interface, which the server fetches from only when
+/// `allow_insecure_jwks_localhost` is on (for tests and local development).
+pub(super) fn fetch_url(field: Field, text: &str) -> Result<String, Invalid> {
+    let bad = |why: &str| Invalid::sentence(field, format!("'{text}' {why}"));
+    if text.len() > MAX_URL_BYTES {
+        return Err(bad("is too long"));
+    }
+    let url = url::Url::parse(text).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if crate::keys::remote::is_loopback(&url) => {}
+        _ => {
+            return Err(bad(
+                "must be an https URL (http only for 127.0.0.1 or localhost)",
+            ))
+        }
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must have no fragment and no credentials"));
+    }
+    Ok(text.to_owned())
+}
+
+fn jwks_uri(text: &str) -> Result<String, Invalid> {
+    fetch_url(Field::JwksUri, text)
 }
 
 /// The methods a client may authenticate with, each one its kind can use:
@@ -523,6 +600,7 @@ mod tests {
             claims: None,
             auth_methods: vec![AuthMethod::None],
             jwks: None,
+            jwks_uri: None,
         };
         let err = public_clients_do_not_introspect(&c).unwrap_err();
         assert_eq!(err.field, Field::Scope);

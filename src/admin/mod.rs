@@ -165,6 +165,7 @@ pub enum Field {
     Overlap,
     AuthMethods,
     Jwks,
+    JwksUri,
 }
 
 impl Field {
@@ -182,6 +183,7 @@ impl Field {
             Self::Overlap => "overlap",
             Self::AuthMethods => "auth_methods",
             Self::Jwks => "jwks",
+            Self::JwksUri => "jwks_uri",
         }
     }
 }

@@ -116,6 +116,7 @@ impl Admin<'_> {
                     format: None,
                     auth_methods: Vec::new(),
                     jwks: None,
+                    jwks_uri: None,
                 },
                 now,
             )

@@ -163,6 +163,7 @@ pub fn client(c: &ClientRecord) -> Value {
         "format": c.token_format.map(|f| f.as_str()),
         "claims": c.claims,
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "jwks_uri": c.jwks_uri,
         "created_at": c.created_at,
     })
 }

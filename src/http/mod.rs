@@ -24,9 +24,10 @@ use axum::Router;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::keys::{MasterKey, SecretHasher};
+use crate::keys::remote::{Source, Unavailable};
+use crate::keys::{ClientKeys, MasterKey, SecretHasher};
 use crate::oauth::assertion::Audience;
-use crate::oauth::client_auth::{Authenticated, BodyCredentials, ClientCredentials};
+use crate::oauth::client_auth::{AssertionKeys, Authenticated, BodyCredentials, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
@@ -62,6 +63,8 @@ pub struct Shared {
     pub issuer: Arc<str>,
     /// The `aud` values a client assertion may carry.
     pub assertion_audience: Audience,
+    /// Keys fetched from clients' `jwks_uri`s and trusted issuers.
+    pub remote_keys: Arc<crate::keys::remote::RemoteKeys>,
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
@@ -291,10 +294,28 @@ impl Shared {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
         let client = self.registry.client(id).await?;
+        let fetched = match (credentials, client.as_deref()) {
+            (ClientCredentials::Assertion { assertion, .. }, Some(c)) => {
+                self.assertion_keys(c, assertion, now).await
+            }
+            _ => Err(Unavailable("no assertion")),
+        };
+        let keys = match (&fetched, client.as_deref()) {
+            (Ok(Some(keys)), _) => AssertionKeys::Own(keys),
+            (
+                Ok(None),
+                Some(Client {
+                    keys: Some(keys), ..
+                }),
+            ) => AssertionKeys::Own(keys),
+            (Ok(None), _) => AssertionKeys::Unavailable("the client has no usable registered keys"),
+            (Err(Unavailable(why)), _) => AssertionKeys::Unavailable(why),
+        };
         let checked = credentials.authenticate(
             client.as_deref(),
             &self.secret_hasher,
             &self.assertion_audience,
+            keys,
             now,
         );
         let checked = match checked {
@@ -333,6 +354,26 @@ impl Shared {
                 Ok(client.expect("authenticated clients exist"))
             }
         }
+    }
+
+    /// The keys to check a client's assertion with, when they must be
+    /// fetched: from its `jwks_uri` (`None`: its registered keys, if any).
+    /// Only the client's registered URL is fetched, whatever the assertion
+    /// says; its `kid` only decides whether held keys are stale.
+    async fn assertion_keys(
+        &self,
+        client: &Client,
+        assertion: &str,
+        now: i64,
+    ) -> Result<Option<Arc<ClientKeys>>, Unavailable> {
+        let Some(url) = &client.jwks_uri else {
+            return Ok(None);
+        };
+        let kid = crate::oauth::assertion::unverified_kid(assertion);
+        self.remote_keys
+            .keys(&Source::Jwks(url.clone()), kid.as_deref(), now)
+            .await
+            .map(Some)
     }
 
     /// The steps introspection and revocation share, in order: the

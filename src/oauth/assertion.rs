@@ -61,6 +61,28 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
+/// The `kid` of an assertion's header, read without checking anything:
+/// which key to fetch, when keys are fetched.
+pub fn unverified_kid(assertion: &str) -> Option<String> {
+    let (header, _, _) = split(assertion).ok()?;
+    json_object(header)
+        .ok()?
+        .get("kid")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The `iss` of an assertion, read without checking anything: whose keys
+/// to check it with (the client's own, or an issuer the client trusts).
+pub fn unverified_issuer(assertion: &str) -> Option<String> {
+    let (_, payload, _) = split(assertion).ok()?;
+    json_object(payload)
+        .ok()?
+        .get("iss")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// The three parts of a JWS in compact serialisation (RFC 7515 §7.1).
 fn split(jwt: &str) -> Result<(&str, &str, &str), Refused> {
     let mut parts = jwt.split('.');

@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::assertion::{self, Audience, Verified, ASSERTION_TYPE};
 use super::OAuthError;
-use crate::keys::SecretHasher;
+use crate::keys::{ClientKeys, SecretHasher};
 use crate::registry::{Client, StoredSecret};
 use crate::types::AuthMethod;
 
@@ -18,6 +18,16 @@ pub struct Authenticated<'r> {
     pub client: &'r Client,
     pub secret: Option<&'r StoredSecret>,
     pub assertion: Option<Verified>,
+}
+
+/// The keys a client assertion is checked with, found by the caller (who
+/// may have fetched them).
+#[derive(Debug, Clone, Copy)]
+pub enum AssertionKeys<'k> {
+    /// The client's own: registered inline, or fetched from its `jwks_uri`.
+    Own(&'k ClientKeys),
+    /// None could be had, and why.
+    Unavailable(&'static str),
 }
 
 /// The credentials a request body may carry.
@@ -154,6 +164,7 @@ impl ClientCredentials {
         client: Option<&'r Client>,
         hasher: &SecretHasher,
         audience: &Audience,
+        keys: AssertionKeys<'_>,
         now: i64,
     ) -> Result<Authenticated<'r>, OAuthError> {
         let presented = self.secret().map(|s| hasher.hash(s));
@@ -167,10 +178,10 @@ impl ClientCredentials {
             if !client.may_authenticate_with(AuthMethod::PrivateKeyJwt) {
                 return Err(fail("the client may not authenticate with private_key_jwt"));
             }
-            let keys = client
-                .keys
-                .as_ref()
-                .ok_or_else(|| fail("the client has no usable registered keys"))?;
+            let keys = match keys {
+                AssertionKeys::Own(keys) => keys,
+                AssertionKeys::Unavailable(why) => return Err(fail(why)),
+            };
             let verified = assertion::verify(assertion, &client.id, keys, audience, now)
                 .map_err(|refused| fail(refused.0))?;
             if !client.enabled {

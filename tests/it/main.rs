@@ -15,6 +15,8 @@ mod discovery;
 mod faults;
 mod import;
 mod interop;
+mod issuer;
+mod jwks_uri;
 mod keys;
 mod limits;
 mod live;

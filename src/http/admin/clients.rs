@@ -37,6 +37,8 @@ pub struct Client {
     /// Its public keys (a JWK Set), for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Or the URL its keys are fetched from.
+    pub jwks_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -60,6 +62,7 @@ impl From<&ClientRecord> for Client {
                 .map(|m| m.as_str().to_owned())
                 .collect(),
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.clone(),
             created_at: c.created_at,
         }
     }
@@ -140,6 +143,8 @@ pub struct NewClientBody {
     /// Its public keys, a JWK Set, for `private_key_jwt` (it then gets no secret).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Or the https URL of its JWK Set, fetched and cached by the server.
+    pub jwks_uri: Option<String>,
     /// How it may authenticate: `client_secret_basic`, `client_secret_post`,
     /// `private_key_jwt`, `none` (default: what its kind allows).
     pub auth_methods: Option<Vec<String>>,
@@ -174,6 +179,8 @@ pub struct ClientPatch {
     /// Replaces its public keys (only a client that has keys).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Replaces its keys with the URL they are fetched from.
+    pub jwks_uri: Option<String>,
     /// Limits how it may authenticate; `[]`: back to what its kind allows.
     pub auth_methods: Option<Vec<String>>,
 }
@@ -246,6 +253,7 @@ pub async fn create(
             format: format(b.format)?,
             auth_methods: auth_methods(b.auth_methods)?.unwrap_or_default(),
             jwks: b.jwks.map(|j| j.to_string()),
+            jwks_uri: b.jwks_uri,
         };
         let created = caller
             .admin(&state)
@@ -314,6 +322,7 @@ pub async fn update(
         claims: patch.claims.map(|c| c.to_string()),
         auth_methods: auth_methods(patch.auth_methods)?,
         jwks: patch.jwks.map(|j| j.to_string()),
+        jwks_uri: patch.jwks_uri,
     };
     admin.update_client(&id, changes).await?;
     if let Some(enabled) = patch.enabled {
