@@ -9,7 +9,7 @@ use crate::keys::{generate_secret, random_bytes, ClientKeys};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::registry::INTROSPECT_SCOPE;
-use crate::store::{ClientRecord, GrantRecord, SecretRecord};
+use crate::store::{ClientRecord, GrantRecord, SecretRecord, TrustRuleRecord};
 use crate::token::jwt::RESERVED_CLAIMS;
 use crate::types::{AuthMethod, TokenFormat};
 
@@ -34,6 +34,22 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// Or the URL of that JWK Set, fetched by the server (not with `jwks`).
     pub jwks_uri: Option<String>,
+    /// External issuers whose tokens authenticate it (workload identity):
+    /// it then gets no secret.
+    pub trust: Vec<NewTrustRule>,
+}
+
+/// A trust rule to add: tokens of `issuer` whose `sub` matches `subject`
+/// (exactly, or a pattern with `*`) and whose claims meet `claims`
+/// authenticate the client, if their `aud` is `audience` (default: Writ's
+/// issuer identifier).
+#[derive(Debug, Clone, Default)]
+pub struct NewTrustRule {
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    /// Claim name (or JSON pointer, `/kubernetes.io/namespace`) → value or pattern.
+    pub claims: Vec<(String, String)>,
 }
 
 /// Settings to change; `None` leaves one as it is.
@@ -73,6 +89,7 @@ pub struct ClientDetails {
     pub client: ClientRecord,
     pub grants: Vec<GrantRecord>,
     pub secrets: Vec<SecretRecord>,
+    pub trust: Vec<TrustRuleRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +132,19 @@ impl Admin<'_> {
             )
             .into());
         }
-        let has_keys = jwks.is_some() || jwks_uri.is_some();
+        let trust = new
+            .trust
+            .into_iter()
+            .map(|r| trust_rule(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !trust.is_empty() && new.public {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "a public client trusts no issuer: it authenticates with its client_id alone",
+            )
+            .into());
+        }
+        let has_keys = jwks.is_some() || jwks_uri.is_some() || !trust.is_empty();
         let auth_methods = auth_methods(new.auth_methods, new.public, has_keys)?;
         let record = ClientRecord {
             id: new_client_id(),
@@ -142,6 +171,10 @@ impl Admin<'_> {
         self.store
             .create_client(&record, hash.as_ref().map(|h| &h[..]))
             .await?;
+        for mut rule in trust {
+            rule.client_id = record.id.clone();
+            self.store.add_trust_rule(&rule).await?;
+        }
         self.audit("client.created", &record.id).await;
         Ok(CreatedClient {
             client: record,
@@ -167,11 +200,44 @@ impl Admin<'_> {
         let client = self.store.client(id).await?;
         let grants = self.grants(Some(id)).await?;
         let secrets = self.store.secrets(id).await?;
+        let trust = self.store.trust_rules(id).await?;
         Ok(ClientDetails {
             client,
             grants,
             secrets,
+            trust,
         })
+    }
+
+    /// Adds a trust rule to a client that authenticates with signed JWTs
+    /// (one made with keys or trust rules, never one with a secret);
+    /// returns the rule's id.
+    pub async fn add_trust_rule(
+        &self,
+        id: &str,
+        rule: NewTrustRule,
+        now: i64,
+    ) -> Result<i64, AdminError> {
+        let c = self.store.client(id).await?;
+        if !signs(&c) {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "only a client without a secret (made with --jwks, --jwks-uri or --trust-issuer) can trust an issuer",
+            )
+            .into());
+        }
+        let mut rule = trust_rule(rule, now)?;
+        rule.client_id = id.to_owned();
+        let rule_id = self.store.add_trust_rule(&rule).await?;
+        self.audit("client.trust_added", id).await;
+        Ok(rule_id)
+    }
+
+    pub async fn remove_trust_rule(&self, id: &str, rule_id: i64) -> Result<(), AdminError> {
+        self.store.client(id).await?;
+        self.store.remove_trust_rule(id, rule_id).await?;
+        self.audit("client.trust_removed", id).await;
+        Ok(())
     }
 
     /// A disabled client's token requests are refused until it is enabled.
@@ -430,6 +496,75 @@ pub(super) fn fetch_url(field: Field, text: &str) -> Result<String, Invalid> {
         return Err(bad("must have no fragment and no credentials"));
     }
     Ok(text.to_owned())
+}
+
+/// Claims a condition may not name: the issuer, audience and times are
+/// checked by every token's rules already.
+const CHECKED_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
+
+/// A trust rule as stored, checked: the issuer a fetchable URL (its keys
+/// come from its discovery document); at least a subject or a claim
+/// condition, since a rule with neither would trust every token the issuer
+/// signs (for GitHub's issuer: every repository's workflows); no pattern
+/// that starts with `*`, for the same reason.
+fn trust_rule(rule: NewTrustRule, now: i64) -> Result<TrustRuleRecord, Invalid> {
+    let issuer = fetch_url(Field::Trust, &rule.issuer)?;
+    if url::Url::parse(&issuer).is_ok_and(|u| u.query().is_some()) {
+        return Err(Invalid::sentence(
+            Field::Trust,
+            format!("issuer '{issuer}' must have no query (OpenID Connect Discovery §4)"),
+        ));
+    }
+    let pattern = |what: &str, p: &str| {
+        if p.is_empty() || p.starts_with('*') || p.len() > 1024 {
+            Err(Invalid::sentence(
+                Field::Trust,
+                format!("{what} '{p}' must start with literal text (a leading '*' would match whatever the issuer signs) and be at most 1024 bytes"),
+            ))
+        } else {
+            Ok(p.to_owned())
+        }
+    };
+    let subject = rule
+        .subject
+        .as_deref()
+        .map(|s| pattern("subject", s))
+        .transpose()?;
+    let mut claims = Map::new();
+    for (name, value) in rule.claims {
+        if name.is_empty() || CHECKED_CLAIMS.contains(&name.as_str()) || name == "/" {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                format!("'{name}' cannot be a condition: name another claim (iss, aud and the times are checked anyway)"),
+            ));
+        }
+        let value = pattern(&format!("claim '{name}'"), &value)?;
+        claims.insert(name, Value::String(value));
+    }
+    if subject.is_none() && claims.is_empty() {
+        return Err(Invalid::sentence(
+            Field::Trust,
+            "a trust rule needs a subject or a claim condition: without one it would trust every token the issuer signs",
+        ));
+    }
+    let audience = match rule.audience {
+        Some(a) if a.trim().is_empty() => {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "the audience must not be empty",
+            ))
+        }
+        a => a,
+    };
+    Ok(TrustRuleRecord {
+        id: 0,
+        client_id: String::new(),
+        issuer,
+        subject,
+        audience,
+        claims,
+        created_at: now,
+    })
 }
 
 fn jwks_uri(text: &str) -> Result<String, Invalid> {

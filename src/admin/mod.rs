@@ -12,7 +12,9 @@ mod keys;
 mod registration;
 
 pub use apis::{ApiChanges, NewApi};
-pub use clients::{ClientChanges, ClientDetails, CreatedClient, NewClient, RotatedSecret};
+pub use clients::{
+    ClientChanges, ClientDetails, CreatedClient, NewClient, NewTrustRule, RotatedSecret,
+};
 pub use grants::NewGrant;
 pub use import::{GeneratedSecret, ImportError, Imported};
 pub use registration::{Metadata, Registered, REGISTRATION_TOKEN_PREFIX};
@@ -166,6 +168,7 @@ pub enum Field {
     AuthMethods,
     Jwks,
     JwksUri,
+    Trust,
 }
 
 impl Field {
@@ -184,6 +187,7 @@ impl Field {
             Self::AuthMethods => "auth_methods",
             Self::Jwks => "jwks",
             Self::JwksUri => "jwks_uri",
+            Self::Trust => "trust",
         }
     }
 }

@@ -117,6 +117,7 @@ impl Admin<'_> {
                     auth_methods: Vec::new(),
                     jwks: None,
                     jwks_uri: None,
+                    trust: Vec::new(),
                 },
                 now,
             )

@@ -178,6 +178,9 @@ pub fn client_details(details: &ClientDetails) -> Value {
         .collect();
     shown["grants"] = json!(grants);
     shown["secrets"] = json!(details.secrets);
+    if !details.trust.is_empty() {
+        shown["trust"] = json!(details.trust);
+    }
     if let Some(jwks) = &details.client.jwks {
         // Public keys only (private ones are refused when registered).
         shown["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);

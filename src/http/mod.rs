@@ -78,6 +78,16 @@ pub struct Shared {
     pub per_client: crate::metrics::PerClient,
 }
 
+/// Where the keys for a client assertion came from.
+enum Fetched {
+    /// The client's registered keys, or none.
+    Registered,
+    /// Fetched from the client's `jwks_uri`.
+    Own(Arc<ClientKeys>),
+    /// An issuer's that the client trusts.
+    Issuer(String, Arc<ClientKeys>),
+}
+
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
 /// Layer (`/oauth/token`), Moltin (`/oauth/access_token`), WSO2 (`/token`).
 pub const TOKEN_PATHS: [&str; 3] = ["/oauth/token", "/oauth/access_token", "/token"];
@@ -301,14 +311,17 @@ impl Shared {
             _ => Err(Unavailable("no assertion")),
         };
         let keys = match (&fetched, client.as_deref()) {
-            (Ok(Some(keys)), _) => AssertionKeys::Own(keys),
+            (Ok(Fetched::Own(keys)), _) => AssertionKeys::Own(keys),
+            (Ok(Fetched::Issuer(issuer, keys)), _) => AssertionKeys::Issuer { issuer, keys },
             (
-                Ok(None),
+                Ok(Fetched::Registered),
                 Some(Client {
                     keys: Some(keys), ..
                 }),
             ) => AssertionKeys::Own(keys),
-            (Ok(None), _) => AssertionKeys::Unavailable("the client has no usable registered keys"),
+            (Ok(Fetched::Registered), _) => {
+                AssertionKeys::Unavailable("the client has no usable registered keys")
+            }
             (Err(Unavailable(why)), _) => AssertionKeys::Unavailable(why),
         };
         let checked = credentials.authenticate(
@@ -321,11 +334,15 @@ impl Shared {
         let checked = match checked {
             Ok(who) => match &who.assertion {
                 Some(a) => {
-                    if self
-                        .store
-                        .record_assertion(&who.client.id, &a.jti, a.replay_until, now)
-                        .await?
-                    {
+                    let fresh = match &a.jti {
+                        Some(jti) => {
+                            self.store
+                                .record_assertion(&a.replay_scope, jti, a.replay_until, now)
+                                .await?
+                        }
+                        None => true,
+                    };
+                    if fresh {
                         Ok(who)
                     } else {
                         Err(OAuthError::client_authentication_failed(
@@ -356,24 +373,37 @@ impl Shared {
         }
     }
 
-    /// The keys to check a client's assertion with, when they must be
-    /// fetched: from its `jwks_uri` (`None`: its registered keys, if any).
-    /// Only the client's registered URL is fetched, whatever the assertion
-    /// says; its `kid` only decides whether held keys are stale.
+    /// The keys to check a client's assertion with. Its unverified `iss`
+    /// picks them: an issuer one of the client's trust rules names exactly
+    /// gets that issuer's keys, and no other issuer's (a `kid` is only
+    /// looked up among the keys of the issuer the token claims); anything
+    /// else is checked with the client's own keys, registered or fetched
+    /// from its `jwks_uri`. Only URLs an administrator configured are
+    /// fetched: a trust rule's issuer, the client's `jwks_uri`. The
+    /// assertion's `kid` only decides whether held keys are stale.
     async fn assertion_keys(
         &self,
         client: &Client,
         assertion: &str,
         now: i64,
-    ) -> Result<Option<Arc<ClientKeys>>, Unavailable> {
-        let Some(url) = &client.jwks_uri else {
-            return Ok(None);
-        };
+    ) -> Result<Fetched, Unavailable> {
         let kid = crate::oauth::assertion::unverified_kid(assertion);
+        let issuer = crate::oauth::assertion::unverified_issuer(assertion);
+        if let Some(rule) = issuer
+            .filter(|iss| *iss != client.id)
+            .and_then(|iss| client.trust.iter().find(|r| r.issuer == iss))
+        {
+            let source = Source::Issuer(rule.issuer.clone());
+            let keys = self.remote_keys.keys(&source, kid.as_deref(), now).await?;
+            return Ok(Fetched::Issuer(rule.issuer.clone(), keys));
+        }
+        let Some(url) = &client.jwks_uri else {
+            return Ok(Fetched::Registered);
+        };
         self.remote_keys
             .keys(&Source::Jwks(url.clone()), kid.as_deref(), now)
             .await
-            .map(Some)
+            .map(Fetched::Own)
     }
 
     /// The steps introspection and revocation share, in order: the

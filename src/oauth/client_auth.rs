@@ -26,6 +26,12 @@ pub struct Authenticated<'r> {
 pub enum AssertionKeys<'k> {
     /// The client's own: registered inline, or fetched from its `jwks_uri`.
     Own(&'k ClientKeys),
+    /// Those of an external issuer the client trusts (workload identity):
+    /// the assertion is that issuer's token.
+    Issuer {
+        issuer: &'k str,
+        keys: &'k ClientKeys,
+    },
     /// None could be had, and why.
     Unavailable(&'static str),
 }
@@ -50,8 +56,13 @@ pub enum ClientCredentials {
     /// A public client: `client_id` alone (RFC 6749 §2.1).
     None { id: String },
     /// RFC 7523 §2.2: a JWT the client signed; the id is `client_id`, or
-    /// else the assertion's `sub` (still to be verified).
-    Assertion { id: String, assertion: String },
+    /// else the assertion's `sub` (still to be verified). `named`: the
+    /// request sent `client_id`, which an external issuer's token needs.
+    Assertion {
+        id: String,
+        assertion: String,
+        named: bool,
+    },
 }
 
 impl ClientCredentials {
@@ -147,12 +158,17 @@ impl ClientCredentials {
                 "unsupported client_assertion_type",
             ));
         }
+        let named = body_id.is_some();
         let id = body_id
             .or_else(|| assertion::unverified_subject(&assertion))
             .ok_or_else(|| {
                 OAuthError::client_authentication_failed("the client assertion names no client")
             })?;
-        Ok(Self::Assertion { id, assertion })
+        Ok(Self::Assertion {
+            id,
+            assertion,
+            named,
+        })
     }
 
     /// Checks the credentials against the client they name (`None`: an id
@@ -174,16 +190,34 @@ impl ClientCredentials {
             e
         };
         let client = client.ok_or_else(|| fail("unknown client"))?;
-        if let Self::Assertion { assertion, .. } = self {
+        if let Self::Assertion {
+            assertion, named, ..
+        } = self
+        {
             if !client.may_authenticate_with(AuthMethod::PrivateKeyJwt) {
                 return Err(fail("the client may not authenticate with private_key_jwt"));
             }
-            let keys = match keys {
-                AssertionKeys::Own(keys) => keys,
+            let verified = match keys {
+                AssertionKeys::Own(keys) => {
+                    assertion::verify(assertion, &client.id, keys, audience, now)
+                }
+                // The token names no client: the request must.
+                AssertionKeys::Issuer { .. } if !named => {
+                    return Err(fail(
+                        "a token of a trusted issuer needs client_id in the request",
+                    ))
+                }
+                AssertionKeys::Issuer { issuer, keys } => assertion::verify_external(
+                    assertion,
+                    keys,
+                    &client.trust,
+                    issuer,
+                    &audience.issuer,
+                    now,
+                ),
                 AssertionKeys::Unavailable(why) => return Err(fail(why)),
-            };
-            let verified = assertion::verify(assertion, &client.id, keys, audience, now)
-                .map_err(|refused| fail(refused.0))?;
+            }
+            .map_err(|refused| fail(refused.0))?;
             if !client.enabled {
                 return Err(fail("client is disabled"));
             }
@@ -310,7 +344,8 @@ mod tests {
             creds,
             ClientCredentials::Assertion {
                 id: "c1".into(),
-                assertion: jwt.clone()
+                assertion: jwt.clone(),
+                named: false,
             }
         );
         assert_eq!(creds.method(), AuthMethod::PrivateKeyJwt);

@@ -225,6 +225,7 @@ mod tests {
                 client: record,
                 secrets,
                 grants,
+                trust: vec![],
             };
             (id.to_owned(), Client::from_entry(entry))
         };

@@ -33,3 +33,4 @@ mod store;
 mod sweep;
 mod tls;
 mod token;
+mod workload;

@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::problem::Problem;
 use super::{check_if_match, idempotent, page, with_etag_of, AppState, Created, BASE};
-use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant};
+use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant, NewTrustRule};
 use crate::oauth::client_credentials::GRANT_TYPE;
-use crate::store::{ClientRecord, GrantRecord, SecretRecord};
+use crate::store::{ClientRecord, GrantRecord, SecretRecord, TrustRuleRecord};
 use crate::types::{AuthMethod, TokenFormat};
 
 /// A client as the API shows it: scopes as one space-delimited string.
@@ -75,6 +75,52 @@ pub struct ClientDetails {
     pub client: Client,
     pub grants: Vec<Grant>,
     pub secrets: Vec<Secret>,
+    /// External issuers whose tokens authenticate it (workload identity).
+    pub trust: Vec<TrustRule>,
+}
+
+/// A trust rule: tokens of `issuer` whose `sub` matches `subject` (a `*`
+/// is any run of characters) and whose claims meet `claims` authenticate
+/// the client, if their `aud` is `audience` (default: Writ's issuer).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRule {
+    /// Given by the server.
+    #[serde(default, skip_deserializing)]
+    pub id: i64,
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    /// Claim name, or JSON pointer (`/kubernetes.io/namespace`), → value or pattern.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+impl From<&TrustRuleRecord> for TrustRule {
+    fn from(r: &TrustRuleRecord) -> Self {
+        Self {
+            id: r.id,
+            issuer: r.issuer.clone(),
+            subject: r.subject.clone(),
+            audience: r.audience.clone(),
+            claims: r
+                .claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl From<TrustRule> for NewTrustRule {
+    fn from(r: TrustRule) -> Self {
+        Self {
+            issuer: r.issuer,
+            subject: r.subject,
+            audience: r.audience,
+            claims: r.claims.into_iter().collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,6 +191,8 @@ pub struct NewClientBody {
     pub jwks: Option<serde_json::Value>,
     /// Or the https URL of its JWK Set, fetched and cached by the server.
     pub jwks_uri: Option<String>,
+    /// External issuers whose tokens authenticate it instead of a secret.
+    pub trust: Option<Vec<TrustRule>>,
     /// How it may authenticate: `client_secret_basic`, `client_secret_post`,
     /// `private_key_jwt`, `none` (default: what its kind allows).
     pub auth_methods: Option<Vec<String>>,
@@ -254,6 +302,12 @@ pub async fn create(
             auth_methods: auth_methods(b.auth_methods)?.unwrap_or_default(),
             jwks: b.jwks.map(|j| j.to_string()),
             jwks_uri: b.jwks_uri,
+            trust: b
+                .trust
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         };
         let created = caller
             .admin(&state)
@@ -278,6 +332,7 @@ async fn details(state: &AppState, caller: &Caller, id: &str) -> Result<ClientDe
         client: Client::from(&d.client),
         grants: d.grants.iter().map(Grant::from).collect(),
         secrets: d.secrets.iter().map(Secret::from).collect(),
+        trust: d.trust.iter().map(TrustRule::from).collect(),
     })
 }
 
