@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::admin::{
     Actor, Admin, AdminError, ApiChanges, ClientChanges, Field, FormatSetting, NewApi, NewClient,
-    NewGrant,
+    NewGrant, NewTrustRule,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Overrides};
@@ -162,6 +162,73 @@ enum ClientCommand {
         /// The secret's id, from `client show`
         secret_id: i64,
     },
+    /// Trust another issuer's tokens for a client without a secret
+    /// (workload identity); prints the rule's id
+    TrustAdd {
+        id: String,
+        #[command(flatten)]
+        rule: TrustArgs,
+    },
+    /// Remove a trust rule (ids are listed by `client show`)
+    TrustRemove {
+        id: String,
+        /// The rule's id, from `client show`
+        rule_id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct TrustArgs {
+    /// The issuer whose tokens authenticate the client (https; its keys
+    /// come from its OpenID Connect discovery document)
+    #[arg(long = "trust-issuer", value_name = "URL", required = true)]
+    issuer: Option<String>,
+    /// The tokens' `sub`, exactly or as a pattern: * is any run of
+    /// characters (repo:acme/app:ref:refs/heads/*)
+    #[arg(long = "trust-subject", value_name = "SUBJECT", requires = "issuer")]
+    subject: Option<String>,
+    /// The `aud` the tokens must carry (default: Writ's issuer)
+    #[arg(long = "trust-audience", value_name = "AUD", requires = "issuer")]
+    audience: Option<String>,
+    /// A further condition, NAME=VALUE (VALUE may be a pattern; a NAME
+    /// starting with / is a JSON pointer: /kubernetes.io/namespace=prod)
+    #[arg(long = "trust-claim", value_name = "NAME=VALUE", requires = "issuer", value_parser = parse_claim_condition)]
+    claims: Vec<(String, String)>,
+}
+
+impl TrustArgs {
+    fn rule(self) -> Option<NewTrustRule> {
+        Some(NewTrustRule {
+            issuer: self.issuer?,
+            subject: self.subject,
+            audience: self.audience,
+            claims: self.claims,
+        })
+    }
+}
+
+fn parse_claim_condition(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
+}
+
+#[derive(Debug, Args)]
+struct OptionalTrustArgs {
+    /// An issuer whose tokens authenticate the client instead of a secret
+    /// (workload identity; https; more with `client trust-add`)
+    #[arg(long = "trust-issuer", value_name = "URL")]
+    issuer: Option<String>,
+    /// The tokens' `sub`, exactly or as a pattern: * is any run of
+    /// characters (repo:acme/app:ref:refs/heads/*)
+    #[arg(long = "trust-subject", value_name = "SUBJECT", requires = "issuer")]
+    subject: Option<String>,
+    /// The `aud` the tokens must carry (default: Writ's issuer)
+    #[arg(long = "trust-audience", value_name = "AUD", requires = "issuer")]
+    audience: Option<String>,
+    /// A further condition on the tokens, NAME=VALUE (see `client trust-add`)
+    #[arg(long = "trust-claim", value_name = "NAME=VALUE", requires = "issuer", value_parser = parse_claim_condition)]
+    claims: Vec<(String, String)>,
 }
 
 // No doc comments on these argument structs: the subcommand's help text
@@ -206,10 +273,15 @@ struct ClientCreateArgs {
     /// it signs (private_key_jwt) and gets no secret
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
+    /// Or the https URL of its JWK Set, which the server fetches and caches
+    #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+    jwks_uri: Option<String>,
     /// How it may authenticate: client_secret_basic, client_secret_post,
     /// private_key_jwt, none (default: what its kind allows)
     #[arg(long = "auth-method", value_delimiter = ',', num_args = 1..)]
     auth_methods: Vec<AuthMethod>,
+    #[command(flatten)]
+    trust: OptionalTrustArgs,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +311,9 @@ struct ClientUpdateArgs {
     /// Replace its public keys with this JWK Set file (a client with keys)
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
+    /// Replace its keys with the https URL of a JWK Set (a client with keys)
+    #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+    jwks_uri: Option<String>,
     /// Limit how it may authenticate (comma-separated); "" for what its kind allows
     #[arg(long = "auth-method", value_delimiter = ',', num_args = 0..)]
     auth_methods: Option<Vec<AuthMethodSetting>>,
@@ -452,6 +527,8 @@ fn flag(field: Field) -> &'static str {
         Field::Overlap => "--overlap",
         Field::AuthMethods => "--auth-method",
         Field::Jwks => "--jwks",
+        Field::JwksUri => "--jwks-uri",
+        Field::Trust => "--trust-issuer",
     }
 }
 
@@ -638,6 +715,10 @@ impl Ctx<'_> {
                 ClientCommand::RotateSecret { id, overlap } => {
                     self.client_rotate_secret(&id, overlap).await
                 }
+                ClientCommand::TrustAdd { id, rule } => self.client_trust_add(&id, rule).await,
+                ClientCommand::TrustRemove { id, rule_id } => {
+                    self.client_trust_remove(&id, rule_id).await
+                }
                 ClientCommand::RevokeSecret { id, secret_id } => {
                     self.client_revoke_secret(&id, secret_id).await
                 }
@@ -676,6 +757,16 @@ impl Ctx<'_> {
             format: args.format,
             auth_methods: args.auth_methods,
             jwks: read_jwks(args.jwks.as_deref())?,
+            jwks_uri: args.jwks_uri,
+            trust: TrustArgs {
+                issuer: args.trust.issuer,
+                subject: args.trust.subject,
+                audience: args.trust.audience,
+                claims: args.trust.claims,
+            }
+            .rule()
+            .into_iter()
+            .collect(),
         };
         let created = self.admin.create_client(new, self.now).await?;
         let mut shown = output::client(&created.client);
@@ -701,6 +792,7 @@ impl Ctx<'_> {
                 .auth_methods
                 .map(|m| m.into_iter().filter_map(|m| m.0).collect()),
             jwks: read_jwks(args.jwks.as_deref())?,
+            jwks_uri: args.jwks_uri,
         };
         let client = self.admin.update_client(&args.id, changes).await?;
         self.out.print(&output::client(&client));
@@ -805,6 +897,21 @@ impl Ctx<'_> {
                 println!("{} {}", g.client_id, g.client_secret);
             }
         }
+        Ok(())
+    }
+
+    async fn client_trust_add(&self, id: &str, rule: TrustArgs) -> Result<()> {
+        let rule = rule.rule().expect("clap requires --trust-issuer");
+        let rule_id = self.admin.add_trust_rule(id, rule, self.now).await?;
+        self.out
+            .print(&json!({"client_id": id, "trust_rule_id": rule_id}));
+        Ok(())
+    }
+
+    async fn client_trust_remove(&self, id: &str, rule_id: i64) -> Result<()> {
+        self.admin.remove_trust_rule(id, rule_id).await?;
+        self.out
+            .print(&json!({"client_id": id, "trust_rule_removed": rule_id}));
         Ok(())
     }
 

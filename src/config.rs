@@ -43,6 +43,10 @@ pub struct Config {
     /// assertion may name the token endpoint URL as its `aud`, not only the
     /// issuer (for older client libraries).
     pub assertion_token_endpoint_audience: bool,
+    /// `[client_assertions] allow_insecure_jwks_localhost`: keys may be
+    /// fetched over plain `http` from 127.0.0.1 or localhost (tests, local
+    /// development); otherwise only `https` URLs are fetched.
+    pub allow_insecure_jwks_localhost: bool,
 }
 
 /// `log_format = "text"` (default) or `"json"`: one JSON object a line.
@@ -127,6 +131,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             client_cache: DEFAULT_CLIENT_CACHE,
             assertion_token_endpoint_audience: false,
+            allow_insecure_jwks_localhost: false,
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct ClientAssertionsSection {
     /// Accept the token endpoint URL as `aud` besides the issuer (off:
     /// draft-ietf-oauth-rfc7523bis wants the issuer alone).
     pub accept_token_endpoint_audience: Option<bool>,
+    /// Fetch keys over plain http from the loopback interface (off).
+    pub allow_insecure_jwks_localhost: Option<bool>,
 }
 
 /// `[cache]`: how much the registry holds in memory.
@@ -280,7 +287,13 @@ impl Config {
             client_cache: client_cache(file.cache.unwrap_or_default())?,
             assertion_token_endpoint_audience: file
                 .client_assertions
+                .as_ref()
                 .and_then(|c| c.accept_token_endpoint_audience)
+                .unwrap_or(false),
+            allow_insecure_jwks_localhost: file
+                .client_assertions
+                .as_ref()
+                .and_then(|c| c.allow_insecure_jwks_localhost)
                 .unwrap_or(false),
         })
     }

@@ -23,6 +23,7 @@ use arc_swap::{ArcSwap, Guard};
 use crate::keys::{hashes_equal, ClientKeys, MasterKey, SigningKey};
 use crate::store::{
     ApiRecord, Change, ClientEntry, KeyRecord, KeyState, Snapshot as Rows, Store, StoreError,
+    TrustRuleRecord,
 };
 use crate::types::{Algorithm, AuthMethod, TokenFormat};
 
@@ -59,6 +60,10 @@ pub struct Client {
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`, parsed when it was loaded.
     pub keys: Option<ClientKeys>,
+    /// Or where they are fetched from.
+    pub jwks_uri: Option<String>,
+    /// External issuers whose tokens authenticate it (workload identity).
+    pub trust: Vec<TrustRuleRecord>,
 }
 
 #[derive(Debug)]
@@ -130,6 +135,8 @@ impl Client {
                 .collect(),
             auth_methods: c.auth_methods,
             keys,
+            jwks_uri: c.jwks_uri,
+            trust: entry.trust,
         }
     }
 

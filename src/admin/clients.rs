@@ -9,7 +9,7 @@ use crate::keys::{generate_secret, random_bytes, ClientKeys};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
 use crate::registry::INTROSPECT_SCOPE;
-use crate::store::{ClientRecord, GrantRecord, SecretRecord};
+use crate::store::{ClientRecord, GrantRecord, SecretRecord, TrustRuleRecord};
 use crate::token::jwt::RESERVED_CLAIMS;
 use crate::types::{AuthMethod, TokenFormat};
 
@@ -32,6 +32,24 @@ pub struct NewClient {
     /// Its public keys (a JWK Set, JSON text) for `private_key_jwt`: it
     /// then gets no secret.
     pub jwks: Option<String>,
+    /// Or the URL of that JWK Set, fetched by the server (not with `jwks`).
+    pub jwks_uri: Option<String>,
+    /// External issuers whose tokens authenticate it (workload identity):
+    /// it then gets no secret.
+    pub trust: Vec<NewTrustRule>,
+}
+
+/// A trust rule to add: tokens of `issuer` whose `sub` matches `subject`
+/// (exactly, or a pattern with `*`) and whose claims meet `claims`
+/// authenticate the client, if their `aud` is `audience` (default: Writ's
+/// issuer identifier).
+#[derive(Debug, Clone, Default)]
+pub struct NewTrustRule {
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    /// Claim name (or JSON pointer, `/kubernetes.io/namespace`) → value or pattern.
+    pub claims: Vec<(String, String)>,
 }
 
 /// Settings to change; `None` leaves one as it is.
@@ -53,6 +71,9 @@ pub struct ClientChanges {
     pub auth_methods: Option<Vec<AuthMethod>>,
     /// Replaces its public keys (only a client that has keys).
     pub jwks: Option<String>,
+    /// Replaces its public keys with the URL they are fetched from (only a
+    /// client that has keys); its inline keys are then dropped.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +89,7 @@ pub struct ClientDetails {
     pub client: ClientRecord,
     pub grants: Vec<GrantRecord>,
     pub secrets: Vec<SecretRecord>,
+    pub trust: Vec<TrustRuleRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,14 +117,35 @@ impl Admin<'_> {
             .transpose()?;
         let grant_types = grant_types(new.grant_types)?;
         let jwks = new.jwks.as_deref().map(client_jwks).transpose()?;
-        if jwks.is_some() && new.public {
+        let jwks_uri = new.jwks_uri.as_deref().map(jwks_uri).transpose()?;
+        if jwks.is_some() && jwks_uri.is_some() {
+            return Err(Invalid::sentence(
+                Field::JwksUri,
+                "a client has its keys inline (jwks) or at a URL (jwks_uri), not both (RFC 7591 §2)",
+            )
+            .into());
+        }
+        if (jwks.is_some() || jwks_uri.is_some()) && new.public {
             return Err(Invalid::sentence(
                 Field::Jwks,
                 "a public client has no keys: it authenticates with its client_id alone",
             )
             .into());
         }
-        let auth_methods = auth_methods(new.auth_methods, new.public, jwks.is_some())?;
+        let trust = new
+            .trust
+            .into_iter()
+            .map(|r| trust_rule(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !trust.is_empty() && new.public {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "a public client trusts no issuer: it authenticates with its client_id alone",
+            )
+            .into());
+        }
+        let has_keys = jwks.is_some() || jwks_uri.is_some() || !trust.is_empty();
+        let auth_methods = auth_methods(new.auth_methods, new.public, has_keys)?;
         let record = ClientRecord {
             id: new_client_id(),
             name,
@@ -117,16 +160,21 @@ impl Admin<'_> {
             claims: None,
             auth_methods,
             jwks,
+            jwks_uri,
         };
         public_clients_do_not_introspect(&record)?;
         // A client with keys proves itself with them: no secret to leak.
-        let secret = (!new.public && record.jwks.is_none()).then(generate_secret);
+        let secret = (!new.public && !has_keys).then(generate_secret);
         let hash = secret
             .as_deref()
             .map(|s| self.master.secret_hasher().hash(s));
         self.store
             .create_client(&record, hash.as_ref().map(|h| &h[..]))
             .await?;
+        for mut rule in trust {
+            rule.client_id = record.id.clone();
+            self.store.add_trust_rule(&rule).await?;
+        }
         self.audit("client.created", &record.id).await;
         Ok(CreatedClient {
             client: record,
@@ -152,11 +200,44 @@ impl Admin<'_> {
         let client = self.store.client(id).await?;
         let grants = self.grants(Some(id)).await?;
         let secrets = self.store.secrets(id).await?;
+        let trust = self.store.trust_rules(id).await?;
         Ok(ClientDetails {
             client,
             grants,
             secrets,
+            trust,
         })
+    }
+
+    /// Adds a trust rule to a client that authenticates with signed JWTs
+    /// (one made with keys or trust rules, never one with a secret);
+    /// returns the rule's id.
+    pub async fn add_trust_rule(
+        &self,
+        id: &str,
+        rule: NewTrustRule,
+        now: i64,
+    ) -> Result<i64, AdminError> {
+        let c = self.store.client(id).await?;
+        if !signs(&c) {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "only a client without a secret (made with --jwks, --jwks-uri or --trust-issuer) can trust an issuer",
+            )
+            .into());
+        }
+        let mut rule = trust_rule(rule, now)?;
+        rule.client_id = id.to_owned();
+        let rule_id = self.store.add_trust_rule(&rule).await?;
+        self.audit("client.trust_added", id).await;
+        Ok(rule_id)
+    }
+
+    pub async fn remove_trust_rule(&self, id: &str, rule_id: i64) -> Result<(), AdminError> {
+        self.store.client(id).await?;
+        self.store.remove_trust_rule(id, rule_id).await?;
+        self.audit("client.trust_removed", id).await;
+        Ok(())
     }
 
     /// A disabled client's token requests are refused until it is enabled.
@@ -216,18 +297,39 @@ impl Admin<'_> {
             let claims = static_claims(claims)?;
             c.claims = (!claims.is_empty()).then_some(claims);
         }
-        if let Some(jwks) = changes.jwks.as_deref() {
-            if c.jwks.is_none() {
-                return Err(Invalid::sentence(
-                    Field::Jwks,
-                    "only a client registered with keys (--jwks) can have them replaced; this one has a secret or none",
-                )
-                .into());
+        let had_keys = signs(&c);
+        let replaces = |field| {
+            if had_keys {
+                Ok(())
+            } else {
+                Err(Invalid::sentence(
+                    field,
+                    "only a client registered with keys (--jwks or --jwks-uri) can have them replaced; this one has a secret or none",
+                ))
             }
-            c.jwks = Some(client_jwks(jwks)?);
+        };
+        match (changes.jwks.as_deref(), changes.jwks_uri.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::sentence(
+                    Field::JwksUri,
+                    "a client has its keys inline (jwks) or at a URL (jwks_uri), not both (RFC 7591 §2)",
+                )
+                .into())
+            }
+            (Some(jwks), None) => {
+                replaces(Field::Jwks)?;
+                c.jwks = Some(client_jwks(jwks)?);
+                c.jwks_uri = None;
+            }
+            (None, Some(uri)) => {
+                replaces(Field::JwksUri)?;
+                c.jwks_uri = Some(jwks_uri(uri)?);
+                c.jwks = None;
+            }
+            (None, None) => {}
         }
         if let Some(methods) = changes.auth_methods {
-            c.auth_methods = auth_methods(methods, c.public, c.jwks.is_some())?;
+            c.auth_methods = auth_methods(methods, c.public, signs(&c))?;
         }
         public_clients_do_not_introspect(&c)?;
         self.store.update_client(&c).await?;
@@ -243,7 +345,7 @@ impl Admin<'_> {
         overlap: Duration,
         now: i64,
     ) -> Result<RotatedSecret, AdminError> {
-        if self.store.client(id).await?.jwks.is_some() {
+        if signs(&self.store.client(id).await?) {
             return Err(AdminError::Conflict(format!(
                 "client '{id}' authenticates with its keys (private_key_jwt) and has no secret"
             )));
@@ -357,6 +459,116 @@ fn client_jwks(text: &str) -> Result<String, Invalid> {
     ClientKeys::parse(text).map_err(|e| Invalid::sentence(Field::Jwks, format!("JWK Set: {e}")))?;
     let value: Value = serde_json::from_str(text).expect("parsed above");
     Ok(value.to_string())
+}
+
+/// Does the client authenticate with signed JWTs rather than a secret?
+/// Its keys are inline, at a URL, or (with trust rules alone) an external
+/// issuer's; such a client was made without a secret.
+pub(super) fn signs(c: &ClientRecord) -> bool {
+    c.jwks.is_some()
+        || c.jwks_uri.is_some()
+        || (!c.public && c.auth_methods == [AuthMethod::PrivateKeyJwt])
+}
+
+/// The longest URL accepted for keys or an issuer.
+const MAX_URL_BYTES: usize = 2048;
+
+/// A URL Writ fetches keys from, as an administrator registers it: `https`
+/// (the keys' integrity rests on TLS); plain `http` only on the loopback
+/// interface, which the server fetches from only when
+/// `allow_insecure_jwks_localhost` is on (for tests and local development).
+pub(super) fn fetch_url(field: Field, text: &str) -> Result<String, Invalid> {
+    let bad = |why: &str| Invalid::sentence(field, format!("'{text}' {why}"));
+    if text.len() > MAX_URL_BYTES {
+        return Err(bad("is too long"));
+    }
+    let url = url::Url::parse(text).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if crate::keys::remote::is_loopback(&url) => {}
+        _ => {
+            return Err(bad(
+                "must be an https URL (http only for 127.0.0.1 or localhost)",
+            ))
+        }
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must have no fragment and no credentials"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Claims a condition may not name: the issuer, audience and times are
+/// checked by every token's rules already.
+const CHECKED_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
+
+/// A trust rule as stored, checked: the issuer a fetchable URL (its keys
+/// come from its discovery document); at least a subject or a claim
+/// condition, since a rule with neither would trust every token the issuer
+/// signs (for GitHub's issuer: every repository's workflows); no pattern
+/// that starts with `*`, for the same reason.
+fn trust_rule(rule: NewTrustRule, now: i64) -> Result<TrustRuleRecord, Invalid> {
+    let issuer = fetch_url(Field::Trust, &rule.issuer)?;
+    if url::Url::parse(&issuer).is_ok_and(|u| u.query().is_some()) {
+        return Err(Invalid::sentence(
+            Field::Trust,
+            format!("issuer '{issuer}' must have no query (OpenID Connect Discovery §4)"),
+        ));
+    }
+    let pattern = |what: &str, p: &str| {
+        if p.is_empty() || p.starts_with('*') || p.len() > 1024 {
+            Err(Invalid::sentence(
+                Field::Trust,
+                format!("{what} '{p}' must start with literal text (a leading '*' would match whatever the issuer signs) and be at most 1024 bytes"),
+            ))
+        } else {
+            Ok(p.to_owned())
+        }
+    };
+    let subject = rule
+        .subject
+        .as_deref()
+        .map(|s| pattern("subject", s))
+        .transpose()?;
+    let mut claims = Map::new();
+    for (name, value) in rule.claims {
+        if name.is_empty() || CHECKED_CLAIMS.contains(&name.as_str()) || name == "/" {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                format!("'{name}' cannot be a condition: name another claim (iss, aud and the times are checked anyway)"),
+            ));
+        }
+        let value = pattern(&format!("claim '{name}'"), &value)?;
+        claims.insert(name, Value::String(value));
+    }
+    if subject.is_none() && claims.is_empty() {
+        return Err(Invalid::sentence(
+            Field::Trust,
+            "a trust rule needs a subject or a claim condition: without one it would trust every token the issuer signs",
+        ));
+    }
+    let audience = match rule.audience {
+        Some(a) if a.trim().is_empty() => {
+            return Err(Invalid::sentence(
+                Field::Trust,
+                "the audience must not be empty",
+            ))
+        }
+        a => a,
+    };
+    Ok(TrustRuleRecord {
+        id: 0,
+        client_id: String::new(),
+        issuer,
+        subject,
+        audience,
+        claims,
+        created_at: now,
+    })
+}
+
+fn jwks_uri(text: &str) -> Result<String, Invalid> {
+    fetch_url(Field::JwksUri, text)
 }
 
 /// The methods a client may authenticate with, each one its kind can use:
@@ -523,6 +735,7 @@ mod tests {
             claims: None,
             auth_methods: vec![AuthMethod::None],
             jwks: None,
+            jwks_uri: None,
         };
         let err = public_clients_do_not_introspect(&c).unwrap_err();
         assert_eq!(err.field, Field::Scope);

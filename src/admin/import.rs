@@ -155,6 +155,7 @@ impl Admin<'_> {
             claims: None,
             auth_methods: AuthMethod::defaults(line.public, false),
             jwks: None,
+            jwks_uri: None,
         };
         public_clients_do_not_introspect(&record)?;
         let (secret, generated) = match (line.client_secret, line.public) {

@@ -13,7 +13,9 @@ mod keys;
 mod registration;
 
 pub use apis::{ApiChanges, NewApi};
-pub use clients::{ClientChanges, ClientDetails, CreatedClient, NewClient, RotatedSecret};
+pub use clients::{
+    ClientChanges, ClientDetails, CreatedClient, NewClient, NewTrustRule, RotatedSecret,
+};
 pub use grants::NewGrant;
 pub use import::{GeneratedSecret, ImportError, Imported};
 pub use registration::{Metadata, Registered, REGISTRATION_TOKEN_PREFIX};
@@ -166,6 +168,8 @@ pub enum Field {
     Overlap,
     AuthMethods,
     Jwks,
+    JwksUri,
+    Trust,
 }
 
 impl Field {
@@ -183,6 +187,8 @@ impl Field {
             Self::Overlap => "overlap",
             Self::AuthMethods => "auth_methods",
             Self::Jwks => "jwks",
+            Self::JwksUri => "jwks_uri",
+            Self::Trust => "trust",
         }
     }
 }

@@ -116,6 +116,8 @@ impl Admin<'_> {
                     format: None,
                     auth_methods: Vec::new(),
                     jwks: None,
+                    jwks_uri: None,
+                    trust: Vec::new(),
                 },
                 now,
             )

@@ -163,6 +163,7 @@ pub fn client(c: &ClientRecord) -> Value {
         "format": c.token_format.map(|f| f.as_str()),
         "claims": c.claims,
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "jwks_uri": c.jwks_uri,
         "created_at": c.created_at,
     })
 }
@@ -177,6 +178,9 @@ pub fn client_details(details: &ClientDetails) -> Value {
         .collect();
     shown["grants"] = json!(grants);
     shown["secrets"] = json!(details.secrets);
+    if !details.trust.is_empty() {
+        shown["trust"] = json!(details.trust);
+    }
     if let Some(jwks) = &details.client.jwks {
         // Public keys only (private ones are refused when registered).
         shown["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);

@@ -25,9 +25,10 @@ use axum::Router;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::keys::{MasterKey, SecretHasher};
+use crate::keys::remote::{Source, Unavailable};
+use crate::keys::{ClientKeys, MasterKey, SecretHasher};
 use crate::oauth::assertion::Audience;
-use crate::oauth::client_auth::{Authenticated, BodyCredentials, ClientCredentials};
+use crate::oauth::client_auth::{AssertionKeys, Authenticated, BodyCredentials, ClientCredentials};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
@@ -63,6 +64,8 @@ pub struct Shared {
     pub issuer: Arc<str>,
     /// The `aud` values a client assertion may carry.
     pub assertion_audience: Audience,
+    /// Keys fetched from clients' `jwks_uri`s and trusted issuers.
+    pub remote_keys: Arc<crate::keys::remote::RemoteKeys>,
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
@@ -74,6 +77,16 @@ pub struct Shared {
     pub limits: limits::Limits,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub per_client: crate::metrics::PerClient,
+}
+
+/// Where the keys for a client assertion came from.
+enum Fetched {
+    /// The client's registered keys, or none.
+    Registered,
+    /// Fetched from the client's `jwks_uri`.
+    Own(Arc<ClientKeys>),
+    /// An issuer's that the client trusts.
+    Issuer(String, Arc<ClientKeys>),
 }
 
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
@@ -293,20 +306,45 @@ impl Shared {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
         let client = self.registry.client(id).await?;
+        let fetched = match (credentials, client.as_deref()) {
+            (ClientCredentials::Assertion { assertion, .. }, Some(c)) => {
+                self.assertion_keys(c, assertion, now).await
+            }
+            _ => Err(Unavailable("no assertion")),
+        };
+        let keys = match (&fetched, client.as_deref()) {
+            (Ok(Fetched::Own(keys)), _) => AssertionKeys::Own(keys),
+            (Ok(Fetched::Issuer(issuer, keys)), _) => AssertionKeys::Issuer { issuer, keys },
+            (
+                Ok(Fetched::Registered),
+                Some(Client {
+                    keys: Some(keys), ..
+                }),
+            ) => AssertionKeys::Own(keys),
+            (Ok(Fetched::Registered), _) => {
+                AssertionKeys::Unavailable("the client has no usable registered keys")
+            }
+            (Err(Unavailable(why)), _) => AssertionKeys::Unavailable(why),
+        };
         let checked = credentials.authenticate(
             client.as_deref(),
             &self.secret_hasher,
             &self.assertion_audience,
+            keys,
             now,
         );
         let checked = match checked {
             Ok(who) => match &who.assertion {
                 Some(a) => {
-                    if self
-                        .store
-                        .record_assertion(&who.client.id, &a.jti, a.replay_until, now)
-                        .await?
-                    {
+                    let fresh = match &a.jti {
+                        Some(jti) => {
+                            self.store
+                                .record_assertion(&a.replay_scope, jti, a.replay_until, now)
+                                .await?
+                        }
+                        None => true,
+                    };
+                    if fresh {
                         Ok(who)
                     } else {
                         Err(OAuthError::client_authentication_failed(
@@ -335,6 +373,39 @@ impl Shared {
                 Ok(client.expect("authenticated clients exist"))
             }
         }
+    }
+
+    /// The keys to check a client's assertion with. Its unverified `iss`
+    /// picks them: an issuer one of the client's trust rules names exactly
+    /// gets that issuer's keys, and no other issuer's (a `kid` is only
+    /// looked up among the keys of the issuer the token claims); anything
+    /// else is checked with the client's own keys, registered or fetched
+    /// from its `jwks_uri`. Only URLs an administrator configured are
+    /// fetched: a trust rule's issuer, the client's `jwks_uri`. The
+    /// assertion's `kid` only decides whether held keys are stale.
+    async fn assertion_keys(
+        &self,
+        client: &Client,
+        assertion: &str,
+        now: i64,
+    ) -> Result<Fetched, Unavailable> {
+        let kid = crate::oauth::assertion::unverified_kid(assertion);
+        let issuer = crate::oauth::assertion::unverified_issuer(assertion);
+        if let Some(rule) = issuer
+            .filter(|iss| *iss != client.id)
+            .and_then(|iss| client.trust.iter().find(|r| r.issuer == iss))
+        {
+            let source = Source::Issuer(rule.issuer.clone());
+            let keys = self.remote_keys.keys(&source, kid.as_deref(), now).await?;
+            return Ok(Fetched::Issuer(rule.issuer.clone(), keys));
+        }
+        let Some(url) = &client.jwks_uri else {
+            return Ok(Fetched::Registered);
+        };
+        self.remote_keys
+            .keys(&Source::Jwks(url.clone()), kid.as_deref(), now)
+            .await
+            .map(Fetched::Own)
     }
 
     /// The steps introspection and revocation share, in order: the

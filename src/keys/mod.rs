@@ -3,6 +3,7 @@
 
 pub mod client_keys;
 mod master;
+pub mod remote;
 pub mod rotation;
 mod secret;
 mod signing;

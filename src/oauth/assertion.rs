@@ -10,6 +10,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::keys::{AssertionAlgorithm, ClientKeys};
+use crate::store::TrustRuleRecord;
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -44,8 +45,12 @@ impl Audience {
 /// until `replay_until`, and refused if it was recorded already.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    pub jti: String,
+    /// Absent only from an external issuer's token without one.
+    pub jti: Option<String>,
     pub replay_until: i64,
+    /// Whose `jti`s it is unique among: the client's, or the external
+    /// issuer's (a token it issued is used once, by whichever client).
+    pub replay_scope: String,
 }
 
 /// Why an assertion was refused: logged, never sent.
@@ -59,6 +64,28 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
     let (_, payload, _) = split(assertion).ok()?;
     let claims = json_object(payload).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The `kid` of an assertion's header, read without checking anything:
+/// which key to fetch, when keys are fetched.
+pub fn unverified_kid(assertion: &str) -> Option<String> {
+    let (header, _, _) = split(assertion).ok()?;
+    json_object(header)
+        .ok()?
+        .get("kid")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The `iss` of an assertion, read without checking anything: whose keys
+/// to check it with (the client's own, or an issuer the client trusts).
+pub fn unverified_issuer(assertion: &str) -> Option<String> {
+    let (_, payload, _) = split(assertion).ok()?;
+    json_object(payload)
+        .ok()?
+        .get("iss")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The three parts of a JWS in compact serialisation (RFC 7515 §7.1).
@@ -109,6 +136,62 @@ pub fn verify(
     audience: &Audience,
     now: i64,
 ) -> Result<Verified, Refused> {
+    let claims = verify_signature(assertion, keys)?;
+    check_claims(&claims, client_id, audience, now)
+}
+
+/// Checks a token an external issuer signed (workload identity) with that
+/// issuer's keys, then against the client's rules for that issuer: one must
+/// match. `exp`, `nbf`, `iat` and the lifetime are checked as for a client's
+/// own assertion; `jti` is recorded when present (RFC 7523 §3 item 7 makes
+/// it optional; issuers such as GitHub Actions and Kubernetes send one).
+pub fn verify_external(
+    assertion: &str,
+    keys: &ClientKeys,
+    rules: &[TrustRuleRecord],
+    issuer: &str,
+    default_audience: &str,
+    now: i64,
+) -> Result<Verified, Refused> {
+    let claims = verify_signature(assertion, keys)?;
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(Refused("'iss' is not the trusted issuer"));
+    }
+    let mut refused = Refused("no trust rule of the client names the issuer");
+    let rule_matched = rules.iter().filter(|r| r.issuer == issuer).any(|rule| {
+        let audience = Audience {
+            issuer: rule
+                .audience
+                .as_deref()
+                .unwrap_or(default_audience)
+                .to_owned(),
+            token_endpoints: vec![],
+        };
+        let checked = check_audience(claims.get("aud"), &audience)
+            .map_err(|_| Refused("'aud' is not the trust rule's audience"))
+            .and_then(|()| super::trust::matches(rule, &claims));
+        match checked {
+            Ok(()) => true,
+            Err(e) => {
+                refused = e;
+                false
+            }
+        }
+    });
+    if !rule_matched {
+        return Err(refused);
+    }
+    let (exp, jti) = check_times(&claims, now, false)?;
+    Ok(Verified {
+        jti,
+        replay_until: exp + SKEW,
+        replay_scope: issuer.to_owned(),
+    })
+}
+
+/// The header picks the key, the signature is checked; only then are the
+/// claims read.
+fn verify_signature(assertion: &str, keys: &ClientKeys) -> Result<Map<String, Value>, Refused> {
     let (header_b64, payload_b64, signature_b64) = split(assertion)?;
     let header = json_object(header_b64)?;
     let algorithm = check_header(&header)?;
@@ -133,8 +216,7 @@ pub fn verify(
     if !candidates.any(|k| k.verifies(signing_input, &signature)) {
         return Err(Refused("the assertion's signature does not verify"));
     }
-    let claims = json_object(payload_b64)?;
-    check_claims(&claims, client_id, audience, now)
+    json_object(payload_b64)
 }
 
 /// RFC 7515 §4.1: `alg` one the client's keys may have (never `none`, never
@@ -181,6 +263,22 @@ fn check_claims(
         return Err(Refused("'sub' is not the client id"));
     }
     check_audience(claims.get("aud"), audience)?;
+    let (exp, jti) = check_times(claims, now, true)?;
+    Ok(Verified {
+        jti,
+        replay_until: exp + SKEW,
+        replay_scope: client_id.to_owned(),
+    })
+}
+
+/// RFC 7523 §3 items 4 to 7: `exp` (required, bounded), `nbf`, `iat`, and
+/// `jti` (required when `jti_required`, as OpenID Connect Core §9 wants of
+/// a client's own assertions).
+fn check_times(
+    claims: &Map<String, Value>,
+    now: i64,
+    jti_required: bool,
+) -> Result<(i64, Option<String>), Refused> {
     // RFC 7523 §3 item 4: `exp` is required; bounded here, since its `jti`
     // is remembered until then.
     let exp = numeric_date(claims, "exp")?.ok_or(Refused("the assertion has no 'exp'"))?;
@@ -198,14 +296,16 @@ fn check_claims(
         return Err(Refused("the assertion was issued in the future ('iat')"));
     }
     // Item 7 and OpenID Connect Core §9: `jti` is required, used once.
-    let jti = text("jti").ok_or(Refused("the assertion has no 'jti'"))?;
+    let jti = match (claims.get("jti"), jti_required) {
+        (None, false) => return Ok((exp, None)),
+        (jti, _) => jti
+            .and_then(Value::as_str)
+            .ok_or(Refused("the assertion has no 'jti'"))?,
+    };
     if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
         return Err(Refused("the assertion's 'jti' is empty or too long"));
     }
-    Ok(Verified {
-        jti: jti.to_owned(),
-        replay_until: exp + SKEW,
-    })
+    Ok((exp, Some(jti.to_owned())))
 }
 
 /// RFC 7523 §3 item 3 as draft-ietf-oauth-rfc7523bis tightens it after the
@@ -304,8 +404,9 @@ mod tests {
         assert_eq!(
             check(&s, header(), claims()).unwrap(),
             Verified {
-                jti: "j-1".into(),
-                replay_until: NOW + 60 + SKEW
+                jti: Some("j-1".into()),
+                replay_until: NOW + 60 + SKEW,
+                replay_scope: CLIENT.into(),
             }
         );
         // Without `kid`, every key of the algorithm is tried; the explicit type.

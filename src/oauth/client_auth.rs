@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::assertion::{self, Audience, Verified, ASSERTION_TYPE};
 use super::OAuthError;
-use crate::keys::SecretHasher;
+use crate::keys::{ClientKeys, SecretHasher};
 use crate::registry::{Client, StoredSecret};
 use crate::types::AuthMethod;
 
@@ -18,6 +18,22 @@ pub struct Authenticated<'r> {
     pub client: &'r Client,
     pub secret: Option<&'r StoredSecret>,
     pub assertion: Option<Verified>,
+}
+
+/// The keys a client assertion is checked with, found by the caller (who
+/// may have fetched them).
+#[derive(Debug, Clone, Copy)]
+pub enum AssertionKeys<'k> {
+    /// The client's own: registered inline, or fetched from its `jwks_uri`.
+    Own(&'k ClientKeys),
+    /// Those of an external issuer the client trusts (workload identity):
+    /// the assertion is that issuer's token.
+    Issuer {
+        issuer: &'k str,
+        keys: &'k ClientKeys,
+    },
+    /// None could be had, and why.
+    Unavailable(&'static str),
 }
 
 /// The credentials a request body may carry.
@@ -40,8 +56,13 @@ pub enum ClientCredentials {
     /// A public client: `client_id` alone (RFC 6749 §2.1).
     None { id: String },
     /// RFC 7523 §2.2: a JWT the client signed; the id is `client_id`, or
-    /// else the assertion's `sub` (still to be verified).
-    Assertion { id: String, assertion: String },
+    /// else the assertion's `sub` (still to be verified). `named`: the
+    /// request sent `client_id`, which an external issuer's token needs.
+    Assertion {
+        id: String,
+        assertion: String,
+        named: bool,
+    },
 }
 
 impl ClientCredentials {
@@ -137,12 +158,17 @@ impl ClientCredentials {
                 "unsupported client_assertion_type",
             ));
         }
+        let named = body_id.is_some();
         let id = body_id
             .or_else(|| assertion::unverified_subject(&assertion))
             .ok_or_else(|| {
                 OAuthError::client_authentication_failed("the client assertion names no client")
             })?;
-        Ok(Self::Assertion { id, assertion })
+        Ok(Self::Assertion {
+            id,
+            assertion,
+            named,
+        })
     }
 
     /// Checks the credentials against the client they name (`None`: an id
@@ -154,6 +180,7 @@ impl ClientCredentials {
         client: Option<&'r Client>,
         hasher: &SecretHasher,
         audience: &Audience,
+        keys: AssertionKeys<'_>,
         now: i64,
     ) -> Result<Authenticated<'r>, OAuthError> {
         let presented = self.secret().map(|s| hasher.hash(s));
@@ -163,16 +190,34 @@ impl ClientCredentials {
             e
         };
         let client = client.ok_or_else(|| fail("unknown client"))?;
-        if let Self::Assertion { assertion, .. } = self {
+        if let Self::Assertion {
+            assertion, named, ..
+        } = self
+        {
             if !client.may_authenticate_with(AuthMethod::PrivateKeyJwt) {
                 return Err(fail("the client may not authenticate with private_key_jwt"));
             }
-            let keys = client
-                .keys
-                .as_ref()
-                .ok_or_else(|| fail("the client has no usable registered keys"))?;
-            let verified = assertion::verify(assertion, &client.id, keys, audience, now)
-                .map_err(|refused| fail(refused.0))?;
+            let verified = match keys {
+                AssertionKeys::Own(keys) => {
+                    assertion::verify(assertion, &client.id, keys, audience, now)
+                }
+                // The token names no client: the request must.
+                AssertionKeys::Issuer { .. } if !named => {
+                    return Err(fail(
+                        "a token of a trusted issuer needs client_id in the request",
+                    ))
+                }
+                AssertionKeys::Issuer { issuer, keys } => assertion::verify_external(
+                    assertion,
+                    keys,
+                    &client.trust,
+                    issuer,
+                    &audience.issuer,
+                    now,
+                ),
+                AssertionKeys::Unavailable(why) => return Err(fail(why)),
+            }
+            .map_err(|refused| fail(refused.0))?;
             if !client.enabled {
                 return Err(fail("client is disabled"));
             }
@@ -299,7 +344,8 @@ mod tests {
             creds,
             ClientCredentials::Assertion {
                 id: "c1".into(),
-                assertion: jwt.clone()
+                assertion: jwt.clone(),
+                named: false,
             }
         );
         assert_eq!(creds.method(), AuthMethod::PrivateKeyJwt);

@@ -199,6 +199,7 @@ mod tests {
                 claims: None,
                 auth_methods: crate::types::AuthMethod::defaults(public, false),
                 jwks: None,
+                jwks_uri: None,
             };
             let secrets = (!public)
                 .then(|| SecretRecord {
@@ -224,6 +225,7 @@ mod tests {
                 client: record,
                 secrets,
                 grants,
+                trust: vec![],
             };
             (id.to_owned(), Client::from_entry(entry))
         };
@@ -296,7 +298,9 @@ mod tests {
             issuer: "https://issuer".into(),
             token_endpoints: vec![],
         };
-        let authenticated = creds.authenticate(client, &master.secret_hasher(), &audience, 0)?;
+        let keys = crate::oauth::client_auth::AssertionKeys::Unavailable("no keys in this test");
+        let authenticated =
+            creds.authenticate(client, &master.secret_hasher(), &audience, keys, 0)?;
         authorize(&registry, &policy, grant_type, authenticated.client, &req).map(|a| {
             (
                 a.grant.audience.to_string(),

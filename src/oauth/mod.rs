@@ -9,5 +9,6 @@ pub mod introspect;
 pub mod policy;
 pub mod request;
 pub mod revoke;
+pub mod trust;
 
 pub use error::{ErrorCode, OAuthError, RateLimited, Refusal};

@@ -16,6 +16,7 @@ use crate::config::{Config, LimitsConfig, Tls};
 use crate::http::connections::{Acceptor, PerAddress};
 use crate::http::limits::Limits;
 use crate::http::{router, AppState, Shared};
+use crate::keys::remote::RemoteKeys;
 use crate::keys::rotation::{ensure_signing_keys, RotationError};
 use crate::keys::{MasterKey, MasterKeyError};
 use crate::oauth::assertion::Audience;
@@ -327,6 +328,11 @@ fn app_state(
         secret_hasher: master.secret_hasher(),
         issuer: issuer.into(),
         assertion_audience: assertion_audience(issuer, config.assertion_token_endpoint_audience),
+        remote_keys: {
+            // reqwest's rustls takes the process's crypto provider.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            Arc::new(RemoteKeys::new(config.allow_insecure_jwks_localhost))
+        },
         policy: Arc::new(GrantPolicy {
             enabled: config.client_credentials_enabled,
             default_lifetime: config.token_lifetime,

@@ -30,6 +30,8 @@ pub struct ClientRecord {
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`: a JWK Set as JSON text.
     pub jwks: Option<String>,
+    /// Or the URL its keys are fetched from (RFC 7591 §2 `jwks_uri`).
+    pub jwks_uri: Option<String>,
 }
 
 fn display_list<S: serde::Serializer>(v: &[AuthMethod], s: S) -> Result<S::Ok, S::Error> {
@@ -106,7 +108,7 @@ impl Store {
         Ok(())
     }
 
-    /// Multi-row INSERTs of clients: 13 parameters a row, 100 rows a
+    /// Multi-row INSERTs of clients: 14 parameters a row, 100 rows a
     /// statement, within both backends' limits.
     async fn insert_clients(
         &self,
@@ -116,8 +118,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         for chunk in clients.chunks(100) {
             let sql = format!(
-                "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks) VALUES {}",
-                self.placeholders(chunk.len(), 13)
+                "INSERT INTO clients (id, name, public, scopes, default_scope, lifetime, grant_types, enabled, created_at, token_format, claims, auth_methods, jwks, jwks_uri) VALUES {}",
+                self.placeholders(chunk.len(), 14)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -138,7 +140,8 @@ impl Store {
                             .map(|m| serde_json::Value::from(m.clone()).to_string()),
                     )
                     .bind(join_methods(&c.auth_methods))
-                    .bind(c.jwks.as_deref());
+                    .bind(c.jwks.as_deref())
+                    .bind(c.jwks_uri.as_deref());
             }
             q.execute(&mut **tx)
                 .await
@@ -265,8 +268,9 @@ impl Store {
     pub async fn update_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         let q = sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, default_scope = $3, lifetime = $4,
-               grant_types = $5, token_format = $6, claims = $7, auth_methods = $8, jwks = $9
-             WHERE id = $10",
+               grant_types = $5, token_format = $6, claims = $7, auth_methods = $8, jwks = $9,
+               jwks_uri = $10
+             WHERE id = $11",
         )
         .bind(&c.name)
         .bind(join(&c.scopes))
@@ -281,6 +285,7 @@ impl Store {
         )
         .bind(join_methods(&c.auth_methods))
         .bind(c.jwks.as_deref())
+        .bind(c.jwks_uri.as_deref())
         .bind(&c.id);
         self.change_one(Change::Client(&c.id), q, || no_client(&c.id))
             .await
@@ -386,6 +391,7 @@ pub(super) fn no_client(id: &str) -> StoreError {
 pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
     let public = row.try_get::<i64, _>("public")? != 0;
     let jwks: Option<String> = row.try_get("jwks")?;
+    let jwks_uri: Option<String> = row.try_get("jwks_uri")?;
     let mut methods = split(row.try_get("auth_methods")?)
         .iter()
         .map(|m| m.parse())
@@ -393,7 +399,7 @@ pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         .map_err(|e| sqlx::Error::Decode(e.into()))?;
     if methods.is_empty() {
         // Written by something that did not set them: what its kind allows.
-        methods = AuthMethod::defaults(public, jwks.is_some());
+        methods = AuthMethod::defaults(public, jwks.is_some() || jwks_uri.is_some());
     }
     Ok(ClientRecord {
         id: row.try_get("id")?,
@@ -415,6 +421,7 @@ pub(super) fn client_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
         auth_methods: methods,
         jwks,
+        jwks_uri,
     })
 }
 

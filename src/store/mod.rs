@@ -22,6 +22,7 @@ mod settings;
 mod snapshot;
 mod sqlite;
 mod tokens;
+mod trust;
 
 pub use apis::ApiRecord;
 pub use audit::{AuditRecord, IdempotentAnswer};
@@ -33,6 +34,7 @@ pub use grants::GrantRecord;
 pub use keys::{KeyRecord, KeyState};
 pub use snapshot::{ClientEntry, Snapshot};
 pub use tokens::TokenRecord;
+pub use trust::TrustRuleRecord;
 
 use apis::api_row;
 use clients::{client_row, secret_row};

@@ -19,6 +19,8 @@ pub struct ClientEntry {
     pub client: ClientRecord,
     pub secrets: Vec<SecretRecord>,
     pub grants: Vec<GrantRecord>,
+    /// The issuers it trusts (workload identity).
+    pub trust: Vec<super::TrustRuleRecord>,
 }
 
 impl Store {
@@ -74,11 +76,20 @@ impl Store {
             .iter()
             .map(grant_row)
             .collect::<Result<_, _>>()?;
+        let trust =
+            sqlx::query("SELECT * FROM client_trust_rules WHERE client_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(super::trust::trust_row)
+                .collect::<Result<_, _>>()?;
         tx.commit().await?;
         Ok(Some(ClientEntry {
             client,
             secrets,
             grants,
+            trust,
         }))
     }
 

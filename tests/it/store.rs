@@ -25,6 +25,7 @@ fn client(id: &str) -> ClientRecord {
             .cloned(),
         auth_methods: vec![writ::types::AuthMethod::ClientSecretPost],
         jwks: None,
+        jwks_uri: None,
     }
 }
 

@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::problem::Problem;
 use super::{check_if_match, idempotent, page, with_etag_of, AppState, Created, BASE};
-use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant};
+use crate::admin::{ClientChanges, FormatSetting, NewClient, NewGrant, NewTrustRule};
 use crate::oauth::client_credentials::GRANT_TYPE;
-use crate::store::{ClientRecord, GrantRecord, SecretRecord};
+use crate::store::{ClientRecord, GrantRecord, SecretRecord, TrustRuleRecord};
 use crate::types::{AuthMethod, TokenFormat};
 
 /// A client as the API shows it: scopes as one space-delimited string.
@@ -37,6 +37,8 @@ pub struct Client {
     /// Its public keys (a JWK Set), for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Or the URL its keys are fetched from.
+    pub jwks_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -60,6 +62,7 @@ impl From<&ClientRecord> for Client {
                 .map(|m| m.as_str().to_owned())
                 .collect(),
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.clone(),
             created_at: c.created_at,
         }
     }
@@ -72,6 +75,52 @@ pub struct ClientDetails {
     pub client: Client,
     pub grants: Vec<Grant>,
     pub secrets: Vec<Secret>,
+    /// External issuers whose tokens authenticate it (workload identity).
+    pub trust: Vec<TrustRule>,
+}
+
+/// A trust rule: tokens of `issuer` whose `sub` matches `subject` (a `*`
+/// is any run of characters) and whose claims meet `claims` authenticate
+/// the client, if their `aud` is `audience` (default: Writ's issuer).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRule {
+    /// Given by the server.
+    #[serde(default, skip_deserializing)]
+    pub id: i64,
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    /// Claim name, or JSON pointer (`/kubernetes.io/namespace`), → value or pattern.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+impl From<&TrustRuleRecord> for TrustRule {
+    fn from(r: &TrustRuleRecord) -> Self {
+        Self {
+            id: r.id,
+            issuer: r.issuer.clone(),
+            subject: r.subject.clone(),
+            audience: r.audience.clone(),
+            claims: r
+                .claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl From<TrustRule> for NewTrustRule {
+    fn from(r: TrustRule) -> Self {
+        Self {
+            issuer: r.issuer,
+            subject: r.subject,
+            audience: r.audience,
+            claims: r.claims.into_iter().collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,6 +189,10 @@ pub struct NewClientBody {
     /// Its public keys, a JWK Set, for `private_key_jwt` (it then gets no secret).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Or the https URL of its JWK Set, fetched and cached by the server.
+    pub jwks_uri: Option<String>,
+    /// External issuers whose tokens authenticate it instead of a secret.
+    pub trust: Option<Vec<TrustRule>>,
     /// How it may authenticate: `client_secret_basic`, `client_secret_post`,
     /// `private_key_jwt`, `none` (default: what its kind allows).
     pub auth_methods: Option<Vec<String>>,
@@ -174,6 +227,8 @@ pub struct ClientPatch {
     /// Replaces its public keys (only a client that has keys).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Replaces its keys with the URL they are fetched from.
+    pub jwks_uri: Option<String>,
     /// Limits how it may authenticate; `[]`: back to what its kind allows.
     pub auth_methods: Option<Vec<String>>,
 }
@@ -246,6 +301,13 @@ pub async fn create(
             format: format(b.format)?,
             auth_methods: auth_methods(b.auth_methods)?.unwrap_or_default(),
             jwks: b.jwks.map(|j| j.to_string()),
+            jwks_uri: b.jwks_uri,
+            trust: b
+                .trust
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         };
         let created = caller
             .admin(&state)
@@ -270,6 +332,7 @@ async fn details(state: &AppState, caller: &Caller, id: &str) -> Result<ClientDe
         client: Client::from(&d.client),
         grants: d.grants.iter().map(Grant::from).collect(),
         secrets: d.secrets.iter().map(Secret::from).collect(),
+        trust: d.trust.iter().map(TrustRule::from).collect(),
     })
 }
 
@@ -314,6 +377,7 @@ pub async fn update(
         claims: patch.claims.map(|c| c.to_string()),
         auth_methods: auth_methods(patch.auth_methods)?,
         jwks: patch.jwks.map(|j| j.to_string()),
+        jwks_uri: patch.jwks_uri,
     };
     admin.update_client(&id, changes).await?;
     if let Some(enabled) = patch.enabled {

@@ -229,6 +229,8 @@ pub async fn create(
         format,
         auth_methods: Vec::new(),
         jwks: None,
+        jwks_uri: None,
+        trust: Vec::new(),
     };
     let created = match session
         .admin(&state)

@@ -103,6 +103,8 @@ pub fn field_label(field: Field) -> &'static str {
         Field::Overlap => "Overlap",
         Field::AuthMethods => "Authentication methods",
         Field::Jwks => "Keys",
+        Field::JwksUri => "Keys URL",
+        Field::Trust => "Trusted issuers",
     }
 }
 
