@@ -38,6 +38,18 @@ fn display_list<S: serde::Serializer>(v: &[AuthMethod], s: S) -> Result<S::Ok, S
     s.collect_seq(v.iter().map(|m| m.as_str()))
 }
 
+/// A LIKE pattern matching `text` literally (`\\` escapes).
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Space-delimited, as stored.
 fn join_methods(methods: &[AuthMethod]) -> String {
     methods
@@ -187,21 +199,48 @@ impl Store {
             Backend::Sqlite => "rowid",
             Backend::Postgres => "seq",
         };
+        // Each condition only when asked for: an `OR` with a flag would keep
+        // the planner from seeking to the cursor (a million-row scan).
+        let mut conditions = Vec::new();
+        let mut n = 0;
+        let mut param = || {
+            n += 1;
+            format!("${n}")
+        };
+        if after.is_some() {
+            let p = param();
+            conditions.push(format!(
+                "{order} > (SELECT {order} FROM clients WHERE id = {p})"
+            ));
+        }
+        if name_prefix.is_some() {
+            // An index range on the name (`clients_name`): SQLite compares
+            // bytes; PostgreSQL's index uses pattern operators for LIKE.
+            conditions.push(match self.backend {
+                Backend::Sqlite => format!("name >= {} AND name < {}", param(), param()),
+                Backend::Postgres => format!("name LIKE {} ESCAPE '\\'", param()),
+            });
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
         let sql = format!(
-            "SELECT * FROM clients
-             WHERE ($1 = 0 OR {order} > (SELECT {order} FROM clients WHERE id = $2))
-               AND ($3 = 0 OR substr(name, 1, length($4)) = $4)
-             ORDER BY {order}
-             LIMIT $5"
+            "SELECT * FROM clients {filter} ORDER BY {order} LIMIT {}",
+            param()
         );
-        let rows = sqlx::query(&sql)
-            .bind(flag(after.is_some()))
-            .bind(after.unwrap_or(""))
-            .bind(flag(name_prefix.is_some()))
-            .bind(name_prefix.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = after {
+            q = q.bind(id);
+        }
+        if let Some(prefix) = name_prefix {
+            q = match self.backend {
+                Backend::Sqlite => q.bind(prefix).bind(format!("{prefix}\u{10FFFF}")),
+                Backend::Postgres => q.bind(format!("{}%", like_escaped(prefix))),
+            };
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(client_row).collect()
     }
 

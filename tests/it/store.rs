@@ -291,6 +291,15 @@ async fn contract(store: Store) {
     );
     let named = store.clients_page(None, Some("client z"), 1000).await;
     assert_eq!(ids(named.unwrap()), ["zz"]);
+    // A prefix is literal, wildcards of LIKE included.
+    let mut sale = client("sale");
+    sale.name = "50%_off".into();
+    store.create_client(&sale, None).await.unwrap();
+    let mut other = client("other");
+    other.name = "500 off".into();
+    store.create_client(&other, None).await.unwrap();
+    let named = store.clients_page(None, Some("50%_"), 1000).await;
+    assert_eq!(ids(named.unwrap()), ["sale"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
