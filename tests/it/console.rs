@@ -372,14 +372,10 @@ async fn in_a_browser() {
         .await
         .unwrap();
     eventually(Duration::from_secs(5), || async {
-        let status = b
-            .find(Locator::Css(".copied"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        !status.is_empty()
+        match b.find(Locator::Css(".copied")).await {
+            Ok(status) => status.text().await.is_ok_and(|s| !s.is_empty()),
+            Err(_) => false,
+        }
     })
     .await;
     shots.take(&b, "console-client-created").await;
@@ -430,15 +426,13 @@ async fn in_a_browser() {
         .click()
         .await
         .unwrap();
+    // The page is replaced as it loads: an element found a moment ago may
+    // be gone when read, which is "not yet".
     eventually(Duration::from_secs(5), || async {
-        let h1 = b
-            .find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        h1 == "Signed out"
+        match b.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.is_ok_and(|t| t == "Signed out"),
+            Err(_) => false,
+        }
     })
     .await;
     b.goto(&clients).await.unwrap();
