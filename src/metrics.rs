@@ -3,8 +3,7 @@
 //! the number of series stays bounded.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -142,85 +141,42 @@ pub fn request(endpoint: &'static str, status: u16, started: Instant) {
 /// clients are registered.
 pub const TOP_CLIENTS: usize = 10;
 
-#[derive(Default)]
-struct ClientCounts {
-    issued: AtomicU64,
-    failures: AtomicU64,
+/// One registered client's counts (kept with the client in the registry:
+/// never of ids nobody registered, which an attacker could invent without
+/// end, and nothing to do per request but an increment).
+pub struct ClientCounts<'a> {
+    pub client_id: &'a str,
+    pub issued: u64,
+    pub failures: u64,
 }
 
-/// Clients counted at most. The busiest stay (the cache keeps what is used
-/// often), so the top lists are right; a quiet client may be forgotten.
-const COUNTED_CLIENTS: u64 = 10_000;
-
-/// Per-client counts of registered clients (never of ids nobody
-/// registered, which an attacker could invent without end), rendered at
-/// scrape time for the top `TOP_CLIENTS` of each family. Bounded, and
-/// constant time per request however many clients there are.
-pub struct PerClient(moka::sync::Cache<Box<str>, Arc<ClientCounts>>);
-
-impl Default for PerClient {
-    fn default() -> Self {
-        Self(moka::sync::Cache::new(COUNTED_CLIENTS))
-    }
-}
-
-impl PerClient {
-    fn counts(&self, client_id: &str) -> Arc<ClientCounts> {
-        if let Some(c) = self.0.get(client_id) {
-            return c;
-        }
-        self.0.get_with(client_id.into(), Default::default)
-    }
-
-    pub fn issued(&self, client_id: &str) {
-        self.counts(client_id)
-            .issued
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A failed authentication of a client that is registered.
-    pub fn failed(&self, client_id: &str) {
-        self.counts(client_id)
-            .failures
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Appends the per-client families in Prometheus text format, forgetting
-    /// clients that are no longer registered.
-    pub fn render(&self, out: &mut String, registered: impl Fn(&str) -> bool) {
-        let mut counted = Vec::new();
-        for (id, counts) in self.0.iter() {
-            if registered(&id) {
-                counted.push((id, counts));
-            } else {
-                self.0.invalidate(&*id);
-            }
-        }
-        type Read = fn(&ClientCounts) -> u64;
-        let families: [(&str, &str, Read); 2] = [
-            (
-                "writ_client_tokens_issued_total",
-                "Tokens issued, for the clients that were issued the most.",
-                |c| c.issued.load(Ordering::Relaxed),
-            ),
-            (
-                "writ_client_authentication_failures_total",
-                "Failed authentications of registered clients, for the clients that failed the most.",
-                |c| c.failures.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, read) in families {
-            let mut top: Vec<(&str, u64)> = counted
-                .iter()
-                .map(|(id, c)| (&***id, read(c)))
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            top.truncate(TOP_CLIENTS);
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (id, n) in top {
-                let _ = writeln!(out, "{name}{{client_id=\"{}\"}} {n}", escape_label(id));
-            }
+/// Appends the per-client families in Prometheus text format: the top
+/// `TOP_CLIENTS` of each.
+pub fn render_top_clients(out: &mut String, clients: &[ClientCounts<'_>]) {
+    type Read = fn(&ClientCounts<'_>) -> u64;
+    let families: [(&str, &str, Read); 2] = [
+        (
+            "writ_client_tokens_issued_total",
+            "Tokens issued, for the clients that were issued the most.",
+            |c| c.issued,
+        ),
+        (
+            "writ_client_authentication_failures_total",
+            "Failed authentications of registered clients, for the clients that failed the most.",
+            |c| c.failures,
+        ),
+    ];
+    for (name, help, read) in families {
+        let mut top: Vec<(&str, u64)> = clients
+            .iter()
+            .map(|c| (c.client_id, read(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        top.truncate(TOP_CLIENTS);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (id, n) in top {
+            let _ = writeln!(out, "{name}{{client_id=\"{}\"}} {n}", escape_label(id));
         }
     }
 }
@@ -238,48 +194,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn per_client_counts_stay_bounded_however_many_clients_are_served() {
-        // Each new client once copied a map of every client ever counted:
-        // unbounded memory, and quadratic time at 100,000 clients.
-        let per = PerClient::default();
-        for i in 0..30_000 {
-            per.issued(&format!("client-{i}"));
-        }
-        for _ in 0..5 {
-            per.issued("busy");
-        }
-        per.0.run_pending_tasks();
-        assert!(per.0.entry_count() <= COUNTED_CLIENTS);
-        let mut out = String::new();
-        per.render(&mut out, |_| true);
-        assert!(
-            out.contains(r#"writ_client_tokens_issued_total{client_id="busy"} 5"#),
-            "{out}"
-        );
-    }
-
-    #[test]
     fn only_the_top_clients_get_series() {
-        let per = PerClient::default();
-        for i in 0..30 {
-            for _ in 0..=i {
-                per.issued(&format!("c{i:02}"));
-            }
-        }
-        per.failed("c\"x");
+        let ids: Vec<String> = (0..30).map(|i| format!("c{i:02}")).collect();
+        let mut clients: Vec<ClientCounts<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| ClientCounts {
+                client_id: id,
+                issued: i as u64 + 1,
+                failures: 0,
+            })
+            .collect();
+        clients.push(ClientCounts {
+            client_id: "c\"x",
+            issued: 0,
+            failures: 1,
+        });
         let mut out = String::new();
-        per.render(&mut out, |id| id != "c29");
+        render_top_clients(&mut out, &clients);
         let issued: Vec<&str> = out
             .lines()
             .filter(|l| l.starts_with("writ_client_tokens_issued_total{"))
             .collect();
         assert_eq!(issued.len(), TOP_CLIENTS);
-        // c29 is no longer registered: forgotten; c28 is the busiest left.
         assert_eq!(
             issued[0],
-            r#"writ_client_tokens_issued_total{client_id="c28"} 29"#
+            r#"writ_client_tokens_issued_total{client_id="c29"} 30"#
         );
+        assert!(!out.contains("c19\""), "only the top ten");
         assert!(out.contains(r#"writ_client_authentication_failures_total{client_id="c\"x"} 1"#));
-        assert!(!out.contains("c29"));
     }
 }

@@ -14,7 +14,7 @@
 //!   retention starts afresh.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +56,10 @@ pub struct Client {
     secrets: Vec<StoredSecret>,
     /// API identifier → scopes granted for it.
     pub grants: HashMap<String, Vec<String>>,
+    /// For the per-client metrics: tokens issued and failed
+    /// authentications while this node has held the client.
+    issued: AtomicU64,
+    failures: AtomicU64,
     /// How it may authenticate.
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`, parsed when it was loaded.
@@ -133,6 +137,8 @@ impl Client {
                 .into_iter()
                 .map(|g| (g.api, g.scopes))
                 .collect(),
+            issued: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             auth_methods: c.auth_methods,
             keys,
             jwks_uri: c.jwks_uri,
@@ -156,6 +162,14 @@ impl Client {
             }
         }
         found
+    }
+
+    pub fn count_issued(&self) {
+        self.issued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// May this client introspect and revoke tokens of other clients?
@@ -425,6 +439,23 @@ impl Registry {
                 }
                 Load::Store(e) => Err(StoreError::Shared(e.clone())),
             },
+        }
+    }
+
+    /// Calls `each` with the counts of every client held that has any.
+    pub fn client_counts(&self, mut each: impl FnMut(crate::metrics::ClientCounts<'_>)) {
+        for (id, c) in self.clients.iter() {
+            let (issued, failures) = (
+                c.issued.load(Ordering::Relaxed),
+                c.failures.load(Ordering::Relaxed),
+            );
+            if issued > 0 || failures > 0 {
+                each(crate::metrics::ClientCounts {
+                    client_id: &id,
+                    issued,
+                    failures,
+                });
+            }
         }
     }
 

@@ -20,10 +20,19 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         {
             let mut text = state.metrics.render();
-            let registry = &state.registry;
+            let mut held = Vec::new();
             state
-                .per_client
-                .render(&mut text, |id| registry.cached_client(id).is_some());
+                .registry
+                .client_counts(|c| held.push((c.client_id.to_owned(), c.issued, c.failures)));
+            let counts: Vec<crate::metrics::ClientCounts<'_>> = held
+                .iter()
+                .map(|(id, issued, failures)| crate::metrics::ClientCounts {
+                    client_id: id,
+                    issued: *issued,
+                    failures: *failures,
+                })
+                .collect();
+            crate::metrics::render_top_clients(&mut text, &counts);
             text
         },
     )

@@ -76,7 +76,6 @@ pub struct Shared {
     pub secret_use: mpsc::Sender<(i64, i64)>,
     pub limits: limits::Limits,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    pub per_client: crate::metrics::PerClient,
 }
 
 /// Where the keys for a client assertion came from.
@@ -360,8 +359,8 @@ impl Shared {
             Err(e) => {
                 if e.code == ErrorCode::InvalidClient {
                     self.limits.record_failure(id, source);
-                    if client.is_some() {
-                        self.per_client.failed(id);
+                    if let Some(c) = &client {
+                        c.count_failure();
                     }
                 }
                 Err(e)

@@ -128,7 +128,7 @@ async fn respond(
     let issued = state.tokens.issue(&registry, &grant, now).await?;
     metrics::counter!("writ_tokens_issued_total", "grant" => grant_type, "format" => grant.format.as_str())
         .increment(1);
-    state.per_client.issued(&grant.client.id);
+    grant.client.count_issued();
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
         source = %source, grant = grant_type, format = grant.format.as_str(),
         aud = grant.audience, scope = %grant.scope, expires_in = grant.lifetime,

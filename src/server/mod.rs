@@ -344,7 +344,6 @@ fn app_state(
         secret_use,
         limits: Limits::new(config.limits.clone(), clock.clone()),
         metrics: crate::metrics::install(),
-        per_client: Default::default(),
     })
 }
 
