@@ -392,16 +392,25 @@ impl Store {
 
     /// Records when secrets were last used. Not a registry change: no revision bump.
     pub async fn touch_secrets(&self, used: &[(i64, i64)]) -> Result<(), StoreError> {
+        // One statement for many secrets: with many clients each new
+        // minute brings a use of each, and a statement apiece would take
+        // the core that serves tokens.
         let mut tx = self.pool.begin().await?;
-        for (id, at) in used {
-            sqlx::query(
-                "UPDATE client_secrets SET last_used_at = $1
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(*at)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in used.chunks(200) {
+            let sql = format!(
+                "WITH used (id, at) AS (VALUES {})
+                 UPDATE client_secrets
+                 SET last_used_at = (SELECT at FROM used WHERE used.id = client_secrets.id)
+                 WHERE id IN (SELECT id FROM used)
+                   AND (last_used_at IS NULL
+                        OR last_used_at < (SELECT at FROM used WHERE used.id = client_secrets.id))",
+                self.placeholders(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, at) in chunk {
+                q = q.bind(*id).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
