@@ -171,7 +171,7 @@ pub struct ClientAssertionsSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSection {
-    /// Clients, with their secrets and grants (a few hundred bytes each).
+    /// Clients, with their secrets and grants (about 1.5 KiB each).
     pub clients: Option<u64>,
 }
 

@@ -45,7 +45,10 @@ impl Admin<'_> {
         let scopes = api_scopes(&new.scope)?;
         let (lifetime, max_lifetime) = lifetimes(new.lifetime, new.max_lifetime)?;
         let record = ApiRecord {
-            name: new.name.unwrap_or_else(|| new.identifier.clone()),
+            name: match new.name {
+                Some(n) => super::name(n)?,
+                None => new.identifier.clone(),
+            },
             identifier: new.identifier,
             scopes,
             lifetime,
@@ -72,10 +75,7 @@ impl Admin<'_> {
     ) -> Result<ApiRecord, AdminError> {
         let mut api = self.store.api(identifier).await?;
         if let Some(name) = changes.name {
-            if name.trim().is_empty() {
-                return Err(Invalid::of_field(Field::Name, "must not be empty").into());
-            }
-            api.name = name;
+            api.name = super::name(name)?;
         }
         if let Some(scope) = changes.scope {
             api.scopes = api_scopes(&scope)?;

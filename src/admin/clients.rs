@@ -414,10 +414,7 @@ pub(super) fn public_clients_do_not_introspect(c: &ClientRecord) -> Result<(), I
 }
 
 pub(super) fn client_name(name: String) -> Result<String, Invalid> {
-    if name.trim().is_empty() {
-        return Err(Invalid::of_field(Field::Name, "must not be empty"));
-    }
-    Ok(name)
+    super::name(name)
 }
 
 /// The default scope is given as it is, so it must be literal scopes, each

@@ -269,6 +269,25 @@ impl FromStr for FormatSetting {
 
 pub use crate::types::MAX_LIFETIME;
 
+/// Longest name of a client or an API, in characters: a label for people,
+/// shown in lists, the console and logs.
+pub const MAX_NAME: usize = 200;
+
+/// A name for people: not empty, and of a sane length (dynamic
+/// registration lets other programs choose it).
+fn name(name: String) -> Result<String, Invalid> {
+    if name.trim().is_empty() {
+        return Err(Invalid::of_field(Field::Name, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(Invalid::of_field(
+            Field::Name,
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    Ok(name)
+}
+
 /// Lifetimes are whole seconds; zero would issue tokens already expired.
 fn positive_lifetime(field: Field, seconds: Option<u64>) -> Result<Option<u64>, Invalid> {
     match seconds {
@@ -287,6 +306,17 @@ fn positive_lifetime(field: Field, seconds: Option<u64>) -> Result<Option<u64>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_not_empty_and_not_absurdly_long() {
+        assert!(name(" ".into()).is_err());
+        assert_eq!(
+            name("é".repeat(MAX_NAME)).unwrap().chars().count(),
+            MAX_NAME
+        );
+        let err = name("x".repeat(MAX_NAME + 1)).unwrap_err();
+        assert_eq!(err.to_string(), "name must be at most 200 characters");
+    }
 
     #[test]
     fn lifetime_must_be_positive() {

@@ -203,6 +203,8 @@ async fn clients_are_created_read_updated_and_deleted_over_http() {
     assert_eq!(problem(&r, 422)["field"], "default_scope");
     let r = a.post("/clients", json!({"name": " "})).await;
     assert_eq!(problem(&r, 422)["field"], "name");
+    let r = a.post("/clients", json!({"name": "x".repeat(201)})).await;
+    assert_eq!(problem(&r, 422)["field"], "name");
     problem(&a.post("/clients", json!({"nom": "x"})).await, 400);
     problem(&a.get("/clients/nosuch").await, 404);
 

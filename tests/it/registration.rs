@@ -163,6 +163,7 @@ async fn rfc7591_3_2_2_metadata_writ_cannot_serve_is_refused() {
         json!({"response_types": ["code"]}),
         json!({"token_endpoint_auth_method": "tls_client_auth"}),
         json!({"scope": "a*b"}),
+        json!({"client_name": "x".repeat(201)}),
         json!({"token_endpoint_auth_method": "none", "scope": "writ:introspect"}),
         json!("not an object"),
     ] {
