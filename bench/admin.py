@@ -19,8 +19,8 @@ import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale  # noqa: E402  the client file, ids and the process helpers
+from bench import write_section  # noqa: E402
 
-ROOT = scale.ROOT
 WRIT = scale.WRIT
 REQUESTS = int(os.environ.get("WRIT_ADMIN_REQUESTS", "300"))
 PORT = 18997
@@ -109,17 +109,7 @@ http.client), timed at the client. Load average at the end: {load[0]:.2f}.
 
 {chr(10).join(table)}
 """
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    start = text.find("## Admin API with a million clients")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    write_section("Admin API with a million clients", section)
     print(section)
 
 

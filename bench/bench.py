@@ -249,6 +249,22 @@ def startup_and_idle(database, creds, config):
     return samples[len(samples) // 2], idle / 1024
 
 
+def write_section(title, section):
+    """Puts `section` (starting with `## title`) into BENCHMARKS.md, in place
+    of the section of that title if there is one, else at the end."""
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    start = text.find(f"## {title}")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def pg_database(name, drop=False):
     import urllib.parse
     u = urllib.parse.urlparse(PG_ADMIN)

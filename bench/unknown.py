@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import ROOT, WRIT, Server, basic, run, wrk  # noqa: E402
+from bench import WRIT, Server, run, write_section, wrk  # noqa: E402
 
 SECONDS = int(os.environ.get("WRIT_BENCH_SECONDS", "10"))
 
@@ -98,17 +98,7 @@ end: {load[0]:.2f}.
 
 {chr(10).join(table)}
 """
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    start = text.find("## 401s for unknown client ids")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    write_section("401s for unknown client ids", section)
     print(section)
 
 

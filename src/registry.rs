@@ -459,11 +459,6 @@ impl Registry {
         }
     }
 
-    /// A client only if it is in memory (for metrics, which must not query).
-    pub fn cached_client(&self, id: &str) -> Option<Arc<Client>> {
-        futures_util::FutureExt::now_or_never(self.clients.get(id)).flatten()
-    }
-
     /// Read-your-writes for a target: an API this node does not hold, or a
     /// grant its cached client lacks, is looked for in the store before a
     /// request is refused. Returns the client as now known.

@@ -182,10 +182,6 @@ impl Admin<'_> {
         })
     }
 
-    pub async fn clients(&self) -> Result<Vec<ClientRecord>, AdminError> {
-        Ok(self.store.clients().await?)
-    }
-
     /// One page of clients, oldest first, after the client `after`.
     pub async fn clients_page(
         &self,

@@ -144,13 +144,8 @@ async fn rotate_one(
 /// every client's and API's own.
 async fn longest_lifetime(store: &Store, server_default: u64) -> Result<i64, StoreError> {
     let recorded = store.longest_token_lifetime().await?.unwrap_or(0);
-    let mut longest = server_default.max(recorded);
-    for c in store.clients().await? {
-        longest = longest.max(c.lifetime.unwrap_or(0));
-    }
-    for a in store.apis().await? {
-        longest = longest.max(a.lifetime.unwrap_or(0));
-    }
+    let configured = store.longest_configured_lifetime().await?;
+    let longest = server_default.max(recorded).max(configured);
     Ok(longest.min(i64::MAX as u64 / 2) as i64)
 }
 

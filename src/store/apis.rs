@@ -60,14 +60,6 @@ impl Store {
         rows.iter().map(api_row).collect()
     }
 
-    pub async fn api_exists(&self, identifier: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM apis WHERE identifier = $1")
-            .bind(identifier)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(found.is_some())
-    }
-
     pub async fn api(&self, identifier: &str) -> Result<ApiRecord, StoreError> {
         sqlx::query("SELECT * FROM apis WHERE identifier = $1")
             .bind(identifier)

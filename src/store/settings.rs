@@ -9,6 +9,18 @@ use super::{Store, StoreError};
 const LONGEST_TOKEN_LIFETIME: &str = "longest_token_lifetime";
 
 impl Store {
+    /// The longest lifetime a client or an API sets, in one aggregate (a
+    /// key rotation must not read a million clients to learn it).
+    pub async fn longest_configured_lifetime(&self) -> Result<u64, StoreError> {
+        let value: Option<i64> = sqlx::query_scalar(
+            "SELECT max(l) FROM (SELECT max(lifetime) AS l FROM clients
+                                 UNION ALL SELECT max(lifetime) AS l FROM apis) AS m",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(value.unwrap_or(0).max(0) as u64)
+    }
+
     pub async fn longest_token_lifetime(&self) -> Result<Option<u64>, StoreError> {
         let value: Option<i64> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
             .bind(LONGEST_TOKEN_LIFETIME)

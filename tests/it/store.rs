@@ -254,6 +254,29 @@ async fn contract(store: Store) {
     store.record_token_lifetime(86400).await.unwrap();
     store.record_token_lifetime(3600).await.unwrap();
     assert_eq!(store.longest_token_lifetime().await.unwrap(), Some(86400));
+    // The longest configured lifetime, in one aggregate, is what reading
+    // every client and API would find.
+    let mut sale = client("long-lived");
+    sale.lifetime = Some(7200);
+    store.create_client(&sale, None).await.unwrap();
+    let scanned = store
+        .clients()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.lifetime)
+        .chain(
+            store
+                .apis()
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.lifetime),
+        )
+        .max()
+        .unwrap_or(0);
+    assert_eq!(scanned, 7200);
+    assert_eq!(store.longest_configured_lifetime().await.unwrap(), scanned);
 
     // Batches of clients (an import), and pages in registration order,
     // whatever their ids and however many come after the cursor.
