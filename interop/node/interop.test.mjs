@@ -10,7 +10,7 @@ import { gateway as moltinGateway, MemoryStorageFactory } from '@moltin/sdk';
 import { authenticate as clAuthenticate } from '@commercelayer/js-auth';
 import * as oidc from 'openid-client';
 import { ClientCredentials } from 'simple-oauth2';
-import { createRemoteJWKSet, jwtVerify, decodeJwt } from 'jose';
+import { createRemoteJWKSet, jwtVerify, decodeJwt, importPKCS8 } from 'jose';
 
 const require = createRequire(import.meta.url);
 const { AuthenticationClient } = require('auth0');
@@ -140,6 +140,46 @@ test('openid-client: RFC 8414 discovery, then the client-credentials grant', asy
     assert.equal(tokens.token_type.toLowerCase(), 'bearer');
     assert.equal(tokens.expiresIn() > 3500, true);
   }
+});
+
+// private_key_jwt (RFC 7523 §2.2): openid-client signs the assertion with
+// `aud` set to the issuer, as draft-ietf-oauth-rfc7523bis asks; no secret.
+test('openid-client: private_key_jwt with ES256 and RS256 keys', async () => {
+  for (const [base, options] of [
+    [HTTP, { execute: [oidc.allowInsecureRequests] }],
+    [HTTPS, {}],
+  ]) {
+    for (const [pem, alg] of [
+      [C.jwt.ec_pem, 'ES256'],
+      [C.jwt.rsa_pem, 'RS256'],
+    ]) {
+      const key = await importPKCS8(pem, alg);
+      const config = await oidc.discovery(
+        new URL(base),
+        C.jwt.id,
+        {},
+        oidc.PrivateKeyJwt(key),
+        { algorithm: 'oauth2', ...options },
+      );
+      assert.ok(
+        config.serverMetadata().token_endpoint_auth_methods_supported.includes('private_key_jwt'),
+      );
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'read' });
+      assert.equal(tokens.scope, 'read');
+      const { payload } = await verifyJwt(tokens.access_token, base, base);
+      assert.equal(payload.client_id, C.jwt.id);
+    }
+  }
+  // The key of another client: refused as invalid_client (RFC 6749 §5.2).
+  const other = await importPKCS8(C.jwt.ec_pem, 'ES256');
+  const config = await oidc.discovery(new URL(HTTP), C.conf.id, {}, oidc.PrivateKeyJwt(other), {
+    algorithm: 'oauth2',
+    execute: [oidc.allowInsecureRequests],
+  });
+  await assert.rejects(oidc.clientCredentialsGrant(config, {}), (e) => {
+    assert.equal(e.error, 'invalid_client');
+    return true;
+  });
 });
 
 test('simple-oauth2: client credentials with Basic auth, and a wrong secret', async () => {

@@ -35,6 +35,8 @@ pub struct TestKey {
     pub alg: &'static str,
     pair: Pair,
     pub jwk: Value,
+    /// The private half as PKCS#8 DER, for client libraries that sign.
+    pub pkcs8: Vec<u8>,
 }
 
 impl TestKey {
@@ -78,6 +80,7 @@ impl TestKey {
             alg,
             pair,
             jwk,
+            pkcs8,
         }
     }
 
@@ -254,6 +257,54 @@ async fn private_key_jwt_gets_a_token_with_es256_rs256_ps256_and_eddsa() {
 /// Each check of RFC 7523 §3 (with draft-ietf-oauth-rfc7523bis's `aud`),
 /// one request each: all are `invalid_client`, and the server's log names
 /// the reason.
+/// A Rust client as its users write one: the `oauth2` crate sends the
+/// request and `jsonwebtoken` signs the assertion (ES256, then EdDSA).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_oauth2_with_a_jsonwebtoken_assertion() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use oauth2::basic::BasicClient;
+    use oauth2::{AuthType, ClientId, Scope, TokenResponse, TokenUrl};
+
+    let mut w = Writ::new();
+    let ec = TestKey::new("ES256", "ec-lib");
+    let ed = TestKey::new("EdDSA", "ed-lib");
+    let id = register(&w, &[&ec, &ed], &[]);
+    w.start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = BasicClient::new(ClientId::new(id.clone()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_token_uri(TokenUrl::new(w.url("/oauth/token")).unwrap());
+    for (key, alg, encoding) in [
+        (&ec, Algorithm::ES256, EncodingKey::from_ec_der(&ec.pkcs8)),
+        (&ed, Algorithm::EdDSA, EncodingKey::from_ed_der(&ed.pkcs8)),
+    ] {
+        let mut header = Header::new(alg);
+        header.kid = Some(key.kid.clone());
+        let assertion = encode(&header, &claims(&id, &w.base), &encoding).unwrap();
+        transcript::secret(&assertion);
+        let token = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("read".into()))
+            .add_extra_param("client_assertion_type", JWT_BEARER)
+            .add_extra_param("client_assertion", assertion)
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+        transcript::secret(token.access_token().secret());
+        assert_eq!(token.scopes().unwrap(), &vec![Scope::new("read".into())]);
+        let cl = crate::harness::verify(
+            token.access_token().secret(),
+            &w.jwks().await,
+            &w.base,
+            &w.base,
+        );
+        assert_eq!(cl["client_id"], id.as_str(), "{alg:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_check_refuses_with_invalid_client_and_logs_why() {
     let w = Writ::new();

@@ -140,7 +140,7 @@ async fn vendor_sdks_and_standard_clients() {
             .arg(format!("{cache}/node/interop.test.mjs"))
             .envs(env)
             .env("NODE_EXTRA_CA_CERTS", &cert),
-        "node: @moltin/sdk, @commercelayer/js-auth, auth0, openid-client, simple-oauth2, jose",
+        "node: @moltin/sdk, @commercelayer/js-auth, auth0, openid-client (secret and private_key_jwt), simple-oauth2, jose",
     );
     run(
         Command::new("python3")
