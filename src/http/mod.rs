@@ -34,7 +34,7 @@ use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Refusal};
 use crate::registry::{Client, Registry, Snapshot};
-use crate::store::Store;
+use crate::store::{GroupCommit, Replay, Store, StoreError};
 use crate::token::{TokenInfo, Tokens};
 use limits::Budget;
 
@@ -69,6 +69,8 @@ pub struct Shared {
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
+    /// The `jti`s of accepted client assertions, recorded in groups.
+    pub replays: GroupCommit<Replay, bool>,
     /// For the admin API's operations (new secrets, keys).
     pub master: Arc<MasterKey>,
     pub tokens: Tokens,
@@ -336,11 +338,16 @@ impl Shared {
             Ok(who) => match &who.assertion {
                 Some(a) => {
                     let fresh = match &a.jti {
-                        Some(jti) => {
-                            self.store
-                                .record_assertion(&a.replay_scope, jti, a.replay_until, now)
-                                .await?
-                        }
+                        Some(jti) => self
+                            .replays
+                            .submit(Replay {
+                                client_id: a.replay_scope.clone(),
+                                jti: jti.clone(),
+                                expires_at: a.replay_until,
+                                now,
+                            })
+                            .await
+                            .map_err(StoreError::Shared)?,
                         None => true,
                     };
                     if fresh {

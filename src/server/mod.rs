@@ -22,7 +22,7 @@ use crate::keys::{MasterKey, MasterKeyError};
 use crate::oauth::assertion::Audience;
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::registry::{Registry, RegistryError};
-use crate::store::{Backend, Location, Store, StoreError};
+use crate::store::{Backend, GroupCommit, Location, Replay, Store, StoreError};
 use crate::token::opaque::TokenWriter;
 use crate::token::Tokens;
 use crate::types::Algorithm;
@@ -322,8 +322,20 @@ fn app_state(
         Backend::Postgres => 4,
     };
     let writer = TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch);
+    let replays = {
+        let store = store.clone();
+        GroupCommit::spawn(
+            writers,
+            config.opaque_max_batch,
+            move |uses: Vec<Replay>| {
+                let store = store.clone();
+                async move { store.record_assertions(&uses).await }
+            },
+        )
+    };
     AppState::new(Shared {
         registry: registry.clone(),
+        replays,
         clock: clock.clone(),
         secret_hasher: master.secret_hasher(),
         issuer: issuer.into(),

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::keys::{b64url, random_bytes};
-use crate::store::{Store, StoreError, TokenRecord};
+use crate::store::{GroupCommit, Store, StoreError, TokenRecord};
 
 /// Prefix of every opaque token, so secret scanners can spot a leaked one and
 /// the reader can tell it from a JWT without a lookup.
@@ -49,51 +48,27 @@ pub fn selector(token: &str) -> Option<[u8; SELECTOR]> {
     Some(selector)
 }
 
-type Reply = oneshot::Sender<Result<(), Arc<StoreError>>>;
-
-/// Queues tokens for the database. Writers take whatever has queued up while
-/// the previous batch was committing, insert it in one transaction, and only
-/// then answer each waiting request: every token is durable before its
-/// response is sent, and under load one commit serves many requests.
+/// Queues tokens for the database (group commit, `store::GroupCommit`):
+/// every token is durable before its response is sent, and under load one
+/// commit serves many requests.
 #[derive(Clone)]
-pub struct TokenWriter {
-    queue: mpsc::Sender<(TokenRecord, Reply)>,
-}
+pub struct TokenWriter(GroupCommit<TokenRecord, ()>);
 
 impl TokenWriter {
     /// `max_batch = 1` gives one transaction per token (for comparison).
     pub fn spawn(store: Store, writers: usize, max_batch: usize) -> Self {
-        let (queue, rx) = mpsc::channel::<(TokenRecord, Reply)>(16 * 1024);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..writers.max(1) {
-            let rx = rx.clone();
+        Self(GroupCommit::spawn(writers, max_batch, move |records| {
             let store = store.clone();
-            tokio::spawn(async move {
-                let mut batch = Vec::with_capacity(max_batch);
-                loop {
-                    {
-                        let mut rx = rx.lock().await;
-                        if rx.recv_many(&mut batch, max_batch.max(1)).await == 0 {
-                            return; // every sender is gone: shutting down
-                        }
-                    }
-                    let (records, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                    let result = store.insert_tokens(&records).await.map_err(Arc::new);
-                    for reply in replies {
-                        let _ = reply.send(result.clone());
-                    }
-                }
-            });
-        }
-        Self { queue }
+            async move {
+                store.insert_tokens(&records).await?;
+                Ok(vec![(); records.len()])
+            }
+        }))
     }
 
     /// Returns once the token is committed.
     pub async fn persist(&self, record: TokenRecord) -> Result<(), Arc<StoreError>> {
-        let (tx, rx) = oneshot::channel();
-        let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));
-        self.queue.send((record, tx)).await.map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
+        self.0.submit(record).await
     }
 }
 

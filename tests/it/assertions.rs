@@ -475,6 +475,15 @@ async fn a_replayed_assertion_is_refused() {
     token(&w.base, &key.sign(&claims(&id, &w.base)))
         .await
         .access_token();
+    // Sent many times at once, so the copies share a commit: one token.
+    let assertion = key.sign(&claims(&id, &w.base));
+    let copies = (0..24).map(|_| token(&w.base, &assertion));
+    let replies = futures_util::future::join_all(copies).await;
+    let granted = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(granted, 1, "one of 24 concurrent copies");
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert_refused(r, "a concurrent copy");
+    }
 }
 
 /// Two nodes on one PostgreSQL database: an assertion spent on one is
@@ -681,6 +690,26 @@ async fn replay_records_expire_and_are_purged() {
             .record_assertion("other", "j", 500, 300)
             .await
             .unwrap());
+        // A batch (group commit) answers each use in order: a jti twice in
+        // one batch is a replay the second time; recorded ones stay spent;
+        // more than one statement's worth of rows.
+        let use_of = |client: &str, jti: String| writ::store::Replay {
+            client_id: client.into(),
+            jti,
+            expires_at: 900,
+            now: 400,
+        };
+        let mut batch: Vec<_> = (0..250).map(|n| use_of("c", format!("b{n}"))).collect();
+        batch.push(use_of("c", "b7".into()));
+        batch.push(use_of("other", "j".into()));
+        batch.push(use_of("other", "b7".into()));
+        let answers = store.record_assertions(&batch).await.unwrap();
+        assert!(answers[..250].iter().all(|&fresh| fresh));
+        assert_eq!(answers[250..], [false, false, true]);
+        assert_eq!(
+            store.record_assertions(&batch[..3]).await.unwrap(),
+            [false, false, false]
+        );
         store.close().await;
     }
 }

@@ -1,0 +1,83 @@
+//! Group commit: requests queue their rows; a writer takes whatever queued
+//! while the previous batch was committing, writes it in one transaction,
+//! and only then answers each request. Every row is durable before its
+//! request is answered, and under load one commit serves many requests.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::StoreError;
+
+type Reply<R> = oneshot::Sender<Result<R, Arc<StoreError>>>;
+
+/// A queue of `T` written in batches, each answered with its `R`.
+pub struct GroupCommit<T, R> {
+    queue: mpsc::Sender<(T, Reply<R>)>,
+}
+
+impl<T, R> Clone for GroupCommit<T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Clone + Send + 'static> GroupCommit<T, R> {
+    /// `writers` batches in flight at once (SQLite has one writer at a
+    /// time; PostgreSQL commits in parallel). `write` commits a batch and
+    /// returns one answer a row, in order. `max_batch = 1` gives one
+    /// transaction a row (for comparison).
+    pub fn spawn<F, Fut>(writers: usize, max_batch: usize, write: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
+    {
+        let (queue, rx) = mpsc::channel::<(T, Reply<R>)>(16 * 1024);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            let rx = rx.clone();
+            let write = write.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(max_batch);
+                loop {
+                    {
+                        let mut rx = rx.lock().await;
+                        if rx.recv_many(&mut batch, max_batch.max(1)).await == 0 {
+                            return; // every sender is gone: shutting down
+                        }
+                    }
+                    let (rows, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                    let count = rows.len();
+                    match write(rows).await {
+                        Ok(answers) if answers.len() == count => {
+                            for (reply, answer) in replies.into_iter().zip(answers) {
+                                let _ = reply.send(Ok(answer));
+                            }
+                        }
+                        result => {
+                            let e = Arc::new(match result {
+                                Err(e) => e,
+                                Ok(_) => StoreError::Conflict("a batch lost its answers".into()),
+                            });
+                            for reply in replies {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    /// Returns once the row is committed, with its answer.
+    pub async fn submit(&self, row: T) -> Result<R, Arc<StoreError>> {
+        let (tx, rx) = oneshot::channel();
+        let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));
+        self.queue.send((row, tx)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
