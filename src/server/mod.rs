@@ -221,7 +221,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let (stop, _) = watch::channel(false);
-    let (secret_use, used) = mpsc::channel(4096);
+    // Room for a burst of first uses while a batch gathers (16 bytes each).
+    let (secret_use, used) = mpsc::channel(65536);
     let state = app_state(
         &config, &store, &master, &registry, &clock, &issuer, secret_use,
     );
