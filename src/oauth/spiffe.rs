@@ -149,6 +149,72 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::b64url;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use serde_json::json;
+
+    const ISSUER: &str = "https://auth.example.com";
+    const NOW: i64 = 1_800_000_000;
+
+    /// A bundle key, the keys Writ would take from its bundle, and a signer.
+    fn bundle_key() -> (EcdsaKeyPair, ClientKeys) {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = pair.public_key().as_ref();
+        let bundle = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "b1", "use": "jwt-svid",
+            "x": b64url(&point[1..33]), "y": b64url(&point[33..])}], "spiffe_refresh_hint": 300});
+        let (keys, _) = ClientKeys::parse_spiffe_bundle(&bundle.to_string()).unwrap();
+        (pair, keys)
+    }
+
+    fn sign(pair: &EcdsaKeyPair, header: Value, claims: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let sig = pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64url(sig.as_ref()))
+    }
+
+    fn rule(issuer: &str, subject: &str) -> TrustRuleRecord {
+        TrustRuleRecord {
+            id: 1,
+            client_id: "c".into(),
+            issuer: issuer.into(),
+            subject: Some(subject.into()),
+            audience: None,
+            claims: Default::default(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn draft_spiffe_client_auth_an_svid_is_checked_within_its_trust_domain() {
+        let (pair, keys) = bundle_key();
+        let audience = Audience {
+            issuer: ISSUER.into(),
+            token_endpoints: vec![],
+        };
+        let header = json!({"alg": "ES256", "kid": "b1", "typ": "JOSE"});
+        let claims = json!({"sub": "spiffe://example.org/billing", "aud": ISSUER,
+            "exp": NOW + 300, "jti": "reused"});
+        let svid = sign(&pair, header.clone(), claims.clone());
+        let rules = [rule("spiffe://example.org", "spiffe://example.org/billing")];
+        let verified = verify(&svid, &keys, "example.org", &rules, &audience, NOW).unwrap();
+        assert_eq!(verified.jti, None, "a JWT-SVID's jti is never recorded");
+        assert_eq!(verified.replay_scope, "spiffe://example.org");
+        // Keys held for another trust domain never vouch for this one's IDs,
+        // even when a rule of that trust domain would match.
+        let other = [rule("spiffe://other.org", "spiffe://example.org/billing")];
+        let err = verify(&svid, &keys, "other.org", &other, &audience, NOW).unwrap_err();
+        assert!(err.0.contains("trust domain"), "{err:?}");
+        // A client assertion's type is not an SVID's.
+        let typed = json!({"alg": "ES256", "kid": "b1", "typ": "client-authentication+jwt"});
+        let svid = sign(&pair, typed, claims);
+        assert!(verify(&svid, &keys, "example.org", &rules, &audience, NOW).is_err());
+    }
 
     #[test]
     fn spiffe_id_2_trust_domains_and_paths() {
