@@ -1,6 +1,7 @@
 //! Settings: flags, then environment variables (both through clap), then the
 //! TOML file, then defaults, resolved into one validated `Config`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +48,9 @@ pub struct Config {
     /// fetched over plain `http` from 127.0.0.1 or localhost (tests, local
     /// development); otherwise only `https` URLs are fetched.
     pub allow_insecure_jwks_localhost: bool,
+    /// `[spiffe] bundles`: SPIFFE trust domain → its bundle endpoint URL,
+    /// where the keys of its JWT-SVIDs are fetched.
+    pub spiffe_bundles: BTreeMap<String, String>,
 }
 
 /// `log_format = "text"` (default) or `"json"`: one JSON object a line.
@@ -132,6 +136,7 @@ impl Default for Config {
             client_cache: DEFAULT_CLIENT_CACHE,
             assertion_token_endpoint_audience: false,
             allow_insecure_jwks_localhost: false,
+            spiffe_bundles: BTreeMap::new(),
         }
     }
 }
@@ -154,6 +159,16 @@ pub struct FileConfig {
     pub limits: Option<LimitsSection>,
     pub cache: Option<CacheSection>,
     pub client_assertions: Option<ClientAssertionsSection>,
+    pub spiffe: Option<SpiffeSection>,
+}
+
+/// `[spiffe]`: the SPIFFE trust domains whose JWT-SVIDs may authenticate
+/// clients (draft-ietf-oauth-spiffe-client-auth), each with the bundle
+/// endpoint its keys come from: `bundles = { "example.org" = "https://…" }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpiffeSection {
+    pub bundles: Option<BTreeMap<String, String>>,
 }
 
 /// `[client_assertions]`: how `private_key_jwt` assertions are checked.
@@ -270,6 +285,15 @@ impl Config {
         )?;
         let limits = limits(file.limits.unwrap_or_default())?;
         let log_format = log_format(flags.log_format.as_deref(), file.log_format)?;
+        let allow_insecure_jwks_localhost = file
+            .client_assertions
+            .as_ref()
+            .and_then(|c| c.allow_insecure_jwks_localhost)
+            .unwrap_or(false);
+        let spiffe_bundles = spiffe_bundles(
+            file.spiffe.and_then(|s| s.bundles).unwrap_or_default(),
+            allow_insecure_jwks_localhost,
+        )?;
         Ok(Self {
             listen,
             database: (flags.database.clone().or(file.database))
@@ -290,11 +314,8 @@ impl Config {
                 .as_ref()
                 .and_then(|c| c.accept_token_endpoint_audience)
                 .unwrap_or(false),
-            allow_insecure_jwks_localhost: file
-                .client_assertions
-                .as_ref()
-                .and_then(|c| c.allow_insecure_jwks_localhost)
-                .unwrap_or(false),
+            allow_insecure_jwks_localhost,
+            spiffe_bundles,
         })
     }
 
@@ -523,6 +544,41 @@ fn limits(l: LimitsSection) -> Result<LimitsConfig, ConfigError> {
 }
 
 /// CIDRs, or bare addresses (one host each).
+/// `[spiffe] bundles`: each trust domain a SPIFFE-ID §2.1 name, each
+/// endpoint an https URL (draft-ietf-oauth-spiffe-client-auth: the bundle
+/// endpoint's WebPKI profile), or http on the loopback interface when
+/// `allow_insecure_jwks_localhost` is on.
+fn spiffe_bundles(
+    bundles: BTreeMap<String, String>,
+    insecure_localhost: bool,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    for (domain, endpoint) in &bundles {
+        if !crate::oauth::spiffe::is_trust_domain(domain) {
+            return Err(ConfigError::Invalid(
+                "spiffe.bundles trust domain",
+                domain.clone(),
+                "a trust domain name has only lowercase letters, digits, '.', '-' and '_' (SPIFFE-ID §2.1), with no spiffe:// before it".into(),
+            ));
+        }
+        let bad = |why: &str| {
+            ConfigError::Invalid("spiffe.bundles endpoint", endpoint.clone(), why.into())
+        };
+        let url = url::Url::parse(endpoint).map_err(|e| bad(&format!("not a URL: {e}")))?;
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => insecure_localhost && crate::keys::remote::is_loopback(&url),
+            _ => false,
+        };
+        if !allowed {
+            return Err(bad("must be https (http only on 127.0.0.1 or localhost, with [client_assertions] allow_insecure_jwks_localhost)"));
+        }
+        if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must have no fragment and no credentials"));
+        }
+    }
+    Ok(bundles)
+}
+
 fn trusted_proxies(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     entries
         .into_iter()
@@ -581,6 +637,32 @@ mod tests {
         assert!(err.starts_with("line 3, key limits.per_client: "), "{err}");
         let err = Config::parse_file("listen = \"a\"\n\nissuer = [unclosed\n").unwrap_err();
         assert!(err.starts_with("line 3"), "{err}");
+    }
+
+    #[test]
+    fn spiffe_bundles_name_trust_domains_and_fetchable_endpoints() {
+        let read = |toml: &str| {
+            Config::from_parts(Config::parse_file(toml).unwrap(), &Overrides::default())
+        };
+        let config = read(
+            "[spiffe]\nbundles = { \"example.org\" = \"https://spire.example.com/bundle\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.spiffe_bundles.get("example.org").map(String::as_str),
+            Some("https://spire.example.com/bundle")
+        );
+        for bad in [
+            "[spiffe]\nbundles = { \"spiffe://example.org\" = \"https://x/b\" }\n",
+            "[spiffe]\nbundles = { \"Example.org\" = \"https://x/b\" }\n",
+            "[spiffe]\nbundles = { \"example.org\" = \"http://x.example.com/b\" }\n",
+            "[spiffe]\nbundles = { \"example.org\" = \"http://127.0.0.1:9/b\" }\n",
+            "[spiffe]\nbundles = { \"example.org\" = \"https://u:p@x/b\" }\n",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let local = "[client_assertions]\nallow_insecure_jwks_localhost = true\n[spiffe]\nbundles = { \"example.org\" = \"http://127.0.0.1:9/b\" }\n";
+        assert!(read(local).is_ok());
     }
 
     #[test]

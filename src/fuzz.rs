@@ -10,11 +10,13 @@ use std::sync::LazyLock;
 use base64::Engine;
 
 use crate::config::{Config, Overrides};
-use crate::keys::SigningKey;
+use crate::keys::{b64url, ClientKeys, SigningKey};
+use crate::oauth::assertion::{self, Audience, MAX_JTI_BYTES, MAX_LIFETIME, SKEW};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::policy::{self, MAX_SCOPES};
 use crate::oauth::request::{BodyFormat, Params, TokenRequest, MAX_PARAMS};
-use crate::oauth::{introspect, ErrorCode};
+use crate::oauth::{introspect, spiffe, ErrorCode};
+use crate::store::TrustRuleRecord;
 use crate::token::{jwt, opaque};
 use crate::types::Algorithm;
 
@@ -29,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("scope", scope),
     ("token", token),
     ("config", config),
+    ("assertion", assertion),
 ];
 
 /// An `application/x-www-form-urlencoded` body, as every POST endpoint reads it.
@@ -230,6 +233,197 @@ pub fn token(data: &[u8]) {
     }
 }
 
+/// A client's key, and an assertion it signed, for the `assertion` target.
+struct Signer {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    keys: ClientKeys,
+    /// `header.payload` of `genuine`: the only signing input the flipping
+    /// and raw modes can present with a valid signature.
+    genuine_input: String,
+    genuine: String,
+}
+
+const CLIENT: &str = "client-1";
+const EXTERNAL: &str = "https://issuer.test";
+const TRUST_DOMAIN: &str = "example.org";
+/// The fixed clock of the `assertion` target.
+const NOW: i64 = 1_800_000_000;
+
+impl Signer {
+    fn sign_input(&self, input: &str) -> String {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self.pair.sign(&rng, input.as_bytes()).expect("signs");
+        format!("{input}.{}", b64url(sig.as_ref()))
+    }
+}
+
+static SIGNER: LazyLock<Signer> = LazyLock::new(|| {
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let point = pair.public_key().as_ref();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": b64url(&point[1..33]), "y": b64url(&point[33..])}]});
+    let keys = ClientKeys::parse(&jwks.to_string()).expect("a valid JWK Set");
+    let genuine_input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#),
+        b64url(
+            serde_json::json!({"iss": CLIENT, "sub": CLIENT, "aud": ISSUER,
+                "exp": NOW + 60, "iat": NOW, "jti": "j-1"})
+            .to_string()
+            .as_bytes()
+        )
+    );
+    let mut signer = Signer {
+        pair,
+        keys,
+        genuine_input,
+        genuine: String::new(),
+    };
+    signer.genuine = signer.sign_input(&signer.genuine_input);
+    signer
+});
+
+/// A client assertion, as `private_key_jwt`, an external issuer's token and
+/// a SPIFFE JWT-SVID are checked, with fixed keys and clock. The first byte
+/// picks how: 0 mod 3 sends the rest as it is; 1 flips bits of a genuine
+/// assertion; 2 signs, with the client's real key, the rest as the claims
+/// (next byte even) or as the header (odd) beside defaults. Whatever
+/// passes must have been signed by the key, and must meet every check:
+/// `iss`/`sub`, `aud` naming this server alone, bounded `exp`, the `jti`
+/// rules, a trust rule, an SVID's trust domain.
+pub fn assertion(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let signer = &*SIGNER;
+    let (presented, signed_by_us) = match mode % 3 {
+        0 => match std::str::from_utf8(rest) {
+            Ok(t) => (t.to_owned(), false),
+            Err(_) => return,
+        },
+        1 => {
+            let mut bytes = signer.genuine.clone().into_bytes();
+            for pair in rest.chunks_exact(2) {
+                let at = pair[0] as usize * bytes.len() / 256;
+                bytes[at] ^= pair[1];
+            }
+            match String::from_utf8(bytes) {
+                Ok(t) => (t, false),
+                Err(_) => return,
+            }
+        }
+        _ => {
+            let Some((&which, json)) = rest.split_first() else {
+                return;
+            };
+            let default_header = br#"{"alg":"ES256","kid":"k1"}"#.as_slice();
+            let default_claims = serde_json::json!({"iss": CLIENT, "sub": CLIENT,
+                "aud": ISSUER, "exp": NOW + 60, "jti": "j-2"})
+            .to_string();
+            let (header, claims) = if which % 2 == 0 {
+                (default_header, json)
+            } else {
+                (json, default_claims.as_bytes())
+            };
+            let input = format!("{}.{}", b64url(header), b64url(claims));
+            (signer.sign_input(&input), true)
+        }
+    };
+    let audience = Audience {
+        issuer: ISSUER.into(),
+        token_endpoints: vec![],
+    };
+    let rule = |issuer: &str, subject: &str| TrustRuleRecord {
+        id: 1,
+        client_id: CLIENT.into(),
+        issuer: issuer.into(),
+        subject: Some(subject.into()),
+        audience: None,
+        claims: Default::default(),
+        created_at: 0,
+    };
+    let rules = [
+        rule(EXTERNAL, "repo:acme/*"),
+        rule(
+            &spiffe::rule_issuer(TRUST_DOMAIN),
+            "spiffe://example.org/billing",
+        ),
+    ];
+    let own = assertion::verify(&presented, CLIENT, &signer.keys, &audience, NOW);
+    let external =
+        assertion::verify_external(&presented, &signer.keys, &rules, EXTERNAL, ISSUER, NOW);
+    let svid = spiffe::verify(
+        &presented,
+        &signer.keys,
+        TRUST_DOMAIN,
+        &rules,
+        &audience,
+        NOW,
+    );
+    if own.is_err() && external.is_err() && svid.is_err() {
+        return;
+    }
+    // Only what the key signed verifies: a changed header or payload never.
+    let (input, _) = presented
+        .rsplit_once('.')
+        .expect("a verified JWS has three parts");
+    assert!(
+        signed_by_us || input == signer.genuine_input,
+        "an assertion the key never signed verified: {presented}"
+    );
+    let part = |i: usize| -> serde_json::Map<String, serde_json::Value> {
+        let b64 = input.split('.').nth(i).expect("two parts");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .expect("a verified part is base64url");
+        serde_json::from_slice(&bytes).expect("a verified part is a JSON object")
+    };
+    let (header, claims) = (part(0), part(1));
+    assert_eq!(header.get("alg").and_then(|a| a.as_str()), Some("ES256"));
+    assert!(!header.contains_key("crit"), "{presented}");
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let aud_is_us = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => a == ISSUER,
+        Some(serde_json::Value::Array(a)) => a.len() == 1 && a[0] == ISSUER,
+        _ => false,
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(|e| e.as_f64())
+        .expect("a verified assertion has a numeric exp");
+    let exp_ok = exp + (SKEW as f64) > NOW as f64 && exp <= (NOW + MAX_LIFETIME + SKEW + 1) as f64;
+    if let Ok(v) = &own {
+        assert!(
+            text("iss") == Some(CLIENT) && text("sub") == Some(CLIENT),
+            "{presented}"
+        );
+        assert!(aud_is_us && exp_ok, "{presented}");
+        let jti = v.jti.as_deref().expect("a client's assertion has a jti");
+        assert!(!jti.is_empty() && jti.len() <= MAX_JTI_BYTES && text("jti") == Some(jti));
+        assert_eq!(v.replay_scope, CLIENT);
+    }
+    if let Ok(v) = &external {
+        assert_eq!(text("iss"), Some(EXTERNAL), "{presented}");
+        assert!(
+            text("sub").is_some_and(|s| s.starts_with("repo:acme/")),
+            "{presented}"
+        );
+        assert!(aud_is_us && exp_ok, "{presented}");
+        assert_eq!(v.jti.as_deref(), text("jti"));
+        assert_eq!(v.replay_scope, EXTERNAL);
+    }
+    if let Ok(v) = &svid {
+        assert_eq!(
+            text("sub"),
+            Some("spiffe://example.org/billing"),
+            "{presented}"
+        );
+        assert!(aud_is_us && exp_ok, "{presented}");
+        assert_eq!(v.jti, None, "an SVID's jti is never recorded");
+    }
+}
+
 /// A TOML config file: parsed, then checked as `writ serve` checks it.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -269,5 +463,57 @@ mod tests {
             }
         }
         assert!(replayed >= TARGETS.len(), "only {replayed} inputs found");
+    }
+
+    /// The `assertion` target's seeds reach each verifier's success path,
+    /// so the fuzzer starts from assertions that pass and mutates them.
+    #[test]
+    fn assertion_seeds_pass_each_verifier() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/assertion");
+        let signer = &*SIGNER;
+        let audience = Audience {
+            issuer: ISSUER.into(),
+            token_endpoints: vec![],
+        };
+        let signed = |seed: &str| {
+            let data = std::fs::read(root.join(seed)).unwrap();
+            assert_eq!(&data[..2], b"\x02\x00", "{seed} is a claims seed");
+            let header = b64url(br#"{"alg":"ES256","kid":"k1"}"#);
+            signer.sign_input(&format!("{header}.{}", b64url(&data[2..])))
+        };
+        assert!(assertion::verify(&signed("client"), CLIENT, &signer.keys, &audience, NOW).is_ok());
+        let rules = [TrustRuleRecord {
+            id: 1,
+            client_id: CLIENT.into(),
+            issuer: EXTERNAL.into(),
+            subject: Some("repo:acme/*".into()),
+            audience: None,
+            claims: Default::default(),
+            created_at: 0,
+        }];
+        assert!(assertion::verify_external(
+            &signed("external"),
+            &signer.keys,
+            &rules,
+            EXTERNAL,
+            ISSUER,
+            NOW
+        )
+        .is_ok());
+        let rules = [TrustRuleRecord {
+            issuer: spiffe::rule_issuer(TRUST_DOMAIN),
+            subject: Some("spiffe://example.org/billing".into()),
+            ..rules[0].clone()
+        }];
+        let svid = spiffe::verify(
+            &signed("svid"),
+            &signer.keys,
+            TRUST_DOMAIN,
+            &rules,
+            &audience,
+            NOW,
+        );
+        assert_eq!(svid.unwrap().jti, None);
+        assert!(assertion::verify(&signer.genuine, CLIENT, &signer.keys, &audience, NOW).is_ok());
     }
 }

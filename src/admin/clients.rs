@@ -8,6 +8,7 @@ use super::{positive_lifetime, Admin, AdminError, Field, FormatSetting, Invalid,
 use crate::keys::{generate_secret, random_bytes, ClientKeys};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::oauth::policy::{allowed, parse_scope_patterns};
+use crate::oauth::spiffe;
 use crate::registry::INTROSPECT_SCOPE;
 use crate::store::{ClientRecord, GrantRecord, SecretRecord, TrustRuleRecord};
 use crate::token::jwt::RESERVED_CLAIMS;
@@ -501,6 +502,9 @@ const CHECKED_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
 /// signs (for GitHub's issuer: every repository's workflows); no pattern
 /// that starts with `*`, for the same reason.
 fn trust_rule(rule: NewTrustRule, now: i64) -> Result<TrustRuleRecord, Invalid> {
+    if rule.issuer.starts_with(spiffe::SCHEME) {
+        return spiffe_trust_rule(rule, now);
+    }
     let issuer = fetch_url(Field::Trust, &rule.issuer)?;
     if url::Url::parse(&issuer).is_ok_and(|u| u.query().is_some()) {
         return Err(Invalid::sentence(
@@ -555,6 +559,74 @@ fn trust_rule(rule: NewTrustRule, now: i64) -> Result<TrustRuleRecord, Invalid> 
         issuer,
         subject,
         audience,
+        claims,
+        created_at: now,
+    })
+}
+
+/// A trust rule for SPIFFE JWT-SVIDs (draft-ietf-oauth-spiffe-client-auth):
+/// the issuer is a trust domain ID, `spiffe://example.org`, whose bundle
+/// endpoint the configuration names (`[spiffe] bundles`); the subject, a
+/// SPIFFE ID of that trust domain, exactly or with `*` after at least one
+/// literal path character, is required (without it every workload of the
+/// trust domain would be the client). No audience: the draft wants Writ's
+/// issuer identifier as an SVID's sole `aud`.
+fn spiffe_trust_rule(rule: NewTrustRule, now: i64) -> Result<TrustRuleRecord, Invalid> {
+    let bad = |why: String| Invalid::sentence(Field::Trust, why);
+    let issuer = rule.issuer;
+    let domain = issuer.strip_prefix(spiffe::SCHEME).unwrap_or_default();
+    if !spiffe::is_trust_domain(domain) {
+        return Err(bad(format!(
+            "'{issuer}' is not a SPIFFE trust domain ID (spiffe:// and a lowercase trust domain name, no path)"
+        )));
+    }
+    if rule.audience.is_some() {
+        return Err(bad(
+            "a SPIFFE trust rule takes no audience: a JWT-SVID's aud must be Writ's issuer identifier".into(),
+        ));
+    }
+    let Some(subject) = rule.subject else {
+        return Err(bad(format!(
+            "a SPIFFE trust rule needs --trust-subject: a SPIFFE ID of {domain}, exactly or as a pattern (spiffe://{domain}/ns/prod/*)"
+        )));
+    };
+    let prefix = format!("{issuer}/");
+    let literal = subject.split('*').next().unwrap_or_default();
+    // The text before any `*` must itself read as the start of a SPIFFE ID
+    // of this trust domain, with something of the path given.
+    let literal_ok = literal.len() > prefix.len()
+        && literal.starts_with(&prefix)
+        && spiffe::trust_domain_of(literal.trim_end_matches('/')) == Some(domain);
+    let whole_ok = subject.contains('*') || spiffe::trust_domain_of(&subject) == Some(domain);
+    if !literal_ok || !whole_ok || subject.len() > 1024 {
+        return Err(bad(format!(
+            "subject '{subject}' must be a SPIFFE ID of {domain} (spiffe://{domain}/path), a '*' allowed only after some of the path"
+        )));
+    }
+    let mut claims = Map::new();
+    for (name, value) in rule.claims {
+        if name.is_empty()
+            || CHECKED_CLAIMS.contains(&name.as_str())
+            || name == "/"
+            || name == "sub"
+        {
+            return Err(bad(format!(
+                "'{name}' cannot be a condition of a SPIFFE trust rule"
+            )));
+        }
+        if value.is_empty() || value.starts_with('*') || value.len() > 1024 {
+            return Err(bad(format!(
+                "claim '{name}' '{value}' must start with literal text and be at most 1024 bytes"
+            )));
+        }
+        claims.insert(name, Value::String(value));
+    }
+    Ok(TrustRuleRecord {
+        id: 0,
+        client_id: String::new(),
+        issuer,
+        subject: Some(subject),
+        audience: None,
         claims,
         created_at: now,
     })
@@ -625,6 +697,63 @@ fn static_claims(text: &str) -> Result<Map<String, Value>, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spiffe_rule(issuer: &str, subject: Option<&str>) -> Result<TrustRuleRecord, Invalid> {
+        trust_rule(
+            NewTrustRule {
+                issuer: issuer.into(),
+                subject: subject.map(Into::into),
+                audience: None,
+                claims: vec![],
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn spiffe_trust_rules_name_a_trust_domain_and_its_workloads() {
+        let td = "spiffe://example.org";
+        for ok in [
+            "spiffe://example.org/ns/prod/sa/billing",
+            "spiffe://example.org/ns/prod/*",
+            "spiffe://example.org/n*",
+        ] {
+            let rule = spiffe_rule(td, Some(ok)).unwrap();
+            assert_eq!(rule.issuer, td);
+            assert_eq!(rule.subject.as_deref(), Some(ok));
+        }
+        for bad in [
+            None,
+            Some("spiffe://example.org/*"),
+            Some("spiffe://example.org"),
+            Some("spiffe://other.org/billing"),
+            Some("spiffe://example.org.evil/billing"),
+            Some("spiffe://example.org/a//b"),
+            Some("*"),
+        ] {
+            assert!(spiffe_rule(td, bad).is_err(), "{bad:?}");
+        }
+        for issuer in [
+            "spiffe://example.org/path",
+            "spiffe://Example.org",
+            "spiffe://",
+        ] {
+            assert!(
+                spiffe_rule(issuer, Some("spiffe://example.org/x")).is_err(),
+                "{issuer}"
+            );
+        }
+        let with_audience = trust_rule(
+            NewTrustRule {
+                issuer: td.into(),
+                subject: Some("spiffe://example.org/x".into()),
+                audience: Some("https://elsewhere".into()),
+                claims: vec![],
+            },
+            0,
+        );
+        assert!(with_audience.is_err());
+    }
 
     #[test]
     fn name_must_not_be_empty() {

@@ -3,9 +3,11 @@
 //! rules as every other way of creating a client.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::clients::signs;
 use super::{Admin, AdminError, ClientChanges, NewClient};
-use crate::keys::{b64url, hashes_equal, random_bytes};
+use crate::keys::{b64url, hashes_equal, random_bytes, AssertionAlgorithm, ClientKeys};
 use crate::oauth::client_credentials::GRANT_TYPE;
 use crate::store::ClientRecord;
 
@@ -20,6 +22,14 @@ pub struct Metadata {
     pub scope: Option<String>,
     pub grant_types: Option<Vec<String>>,
     pub token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 §2: the client's public keys, a JWK Set, for `private_key_jwt`.
+    pub jwks: Option<Value>,
+    /// Or the URL of that JWK Set (not both, RFC 7591 §2).
+    pub jwks_uri: Option<String>,
+    /// OpenID Connect Dynamic Client Registration 1.0 §2: the algorithm of
+    /// the client's assertions. Checked, not stored: Writ accepts any
+    /// algorithm the registered keys allow.
+    pub token_endpoint_auth_signing_alg: Option<String>,
     pub response_types: Option<Vec<String>>,
     /// RFC 7592 §2.2: an update names the client, and may repeat its secret.
     pub client_id: Option<String>,
@@ -42,6 +52,10 @@ pub struct Registered {
     pub scope: String,
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl Registered {
@@ -50,16 +64,41 @@ impl Registered {
             client_id: c.id.clone(),
             client_secret: None,
             client_id_issued_at: c.created_at,
-            client_secret_expires_at: (!c.public).then_some(0),
+            // RFC 7591 §3.2.1: only with a secret.
+            client_secret_expires_at: (Kind::of(c) == Kind::Secret).then_some(0),
             registration_access_token: None,
             client_name: c.name.clone(),
             scope: c.scopes.join(" "),
             grant_types: c.grant_types.clone(),
-            token_endpoint_auth_method: if c.public {
-                "none"
-            } else {
-                "client_secret_basic"
+            token_endpoint_auth_method: match (c.public, signs(c)) {
+                (true, _) => "none",
+                (false, true) => "private_key_jwt",
+                (false, false) => "client_secret_basic",
             },
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.clone(),
+        }
+    }
+}
+
+/// How a registered client authenticates, by its
+/// `token_endpoint_auth_method` (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `client_secret_basic` or `client_secret_post`: it gets a secret.
+    Secret,
+    /// `none`: a public client.
+    Public,
+    /// `private_key_jwt`, with `jwks` or `jwks_uri`.
+    Keys,
+}
+
+impl Kind {
+    fn of(c: &ClientRecord) -> Self {
+        match (c.public, signs(c)) {
+            (true, _) => Self::Public,
+            (false, true) => Self::Keys,
+            (false, false) => Self::Secret,
         }
     }
 }
@@ -70,7 +109,7 @@ fn invalid(message: impl Into<String>) -> AdminError {
 }
 
 /// Only what a machine client of the client_credentials grant can be.
-fn check(m: &Metadata) -> Result<bool, AdminError> {
+fn check(m: &Metadata) -> Result<Kind, AdminError> {
     if let Some(g) = &m.grant_types {
         if g.iter().any(|g| g != GRANT_TYPE) {
             return Err(invalid(format!(
@@ -83,13 +122,67 @@ fn check(m: &Metadata) -> Result<bool, AdminError> {
             "response_types: a client_credentials client has none",
         ));
     }
-    match m.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") | Some("client_secret_post") => Ok(false),
-        Some("none") => Ok(true),
-        Some(other) => Err(invalid(format!(
-            "token_endpoint_auth_method '{other}' is not supported: use client_secret_basic, client_secret_post or none"
-        ))),
+    let kind = match m.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic") | Some("client_secret_post") => Kind::Secret,
+        Some("none") => Kind::Public,
+        Some("private_key_jwt") => Kind::Keys,
+        Some(other) => {
+            return Err(invalid(format!(
+                "token_endpoint_auth_method '{other}' is not supported: use client_secret_basic, client_secret_post, private_key_jwt or none"
+            )))
+        }
+    };
+    // RFC 7591 §2: `jwks` and `jwks_uri` MUST NOT both be present; keys
+    // are what a private_key_jwt client authenticates with, and nothing
+    // else has any use for them.
+    match (kind, m.jwks.is_some(), m.jwks_uri.is_some()) {
+        (Kind::Keys, true, true) => {
+            return Err(invalid(
+                "jwks and jwks_uri must not both be present (RFC 7591 §2)",
+            ))
+        }
+        (Kind::Keys, false, false) => {
+            return Err(invalid(
+                "token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri",
+            ))
+        }
+        (Kind::Keys, _, _) | (_, false, false) => {}
+        _ => {
+            return Err(invalid(
+                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+            ))
+        }
     }
+    if let Some(alg) = &m.token_endpoint_auth_signing_alg {
+        check_signing_alg(kind, alg, m.jwks.as_ref())?;
+    }
+    Ok(kind)
+}
+
+/// OpenID Connect Dynamic Client Registration 1.0 §2
+/// `token_endpoint_auth_signing_alg`: only for private_key_jwt, never
+/// `none` (it says so), and one Writ verifies and, with inline keys, that
+/// one of them allows: otherwise every assertion the client signs would be
+/// refused.
+fn check_signing_alg(kind: Kind, alg: &str, jwks: Option<&Value>) -> Result<(), AdminError> {
+    if kind != Kind::Keys {
+        return Err(invalid(
+            "token_endpoint_auth_signing_alg is for token_endpoint_auth_method private_key_jwt",
+        ));
+    }
+    let algorithm = alg.parse::<AssertionAlgorithm>().map_err(|()| {
+        invalid(format!(
+            "token_endpoint_auth_signing_alg '{alg}' is not one Writ verifies: ES256, RS256, PS256 or EdDSA"
+        ))
+    })?;
+    if let Some(keys) = jwks.and_then(|j| ClientKeys::parse(&j.to_string()).ok()) {
+        if !keys.algorithms().contains(&algorithm) {
+            return Err(invalid(format!(
+                "token_endpoint_auth_signing_alg '{alg}' fits none of the keys in jwks"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn new_registration_token() -> String {
@@ -103,20 +196,20 @@ impl Admin<'_> {
     /// RFC 7591 §3: registers a client from its metadata; the answer holds
     /// its secret and its registration access token, once.
     pub async fn register(&self, m: Metadata, now: i64) -> Result<Registered, AdminError> {
-        let public = check(&m)?;
+        let kind = check(&m)?;
         let created = self
             .create_client(
                 NewClient {
                     name: m.client_name.unwrap_or_else(|| "registered client".into()),
                     scope: m.scope.unwrap_or_default(),
                     default_scope: None,
-                    public,
+                    public: kind == Kind::Public,
                     lifetime: None,
                     grant_types: vec![GRANT_TYPE.into()],
                     format: None,
                     auth_methods: Vec::new(),
-                    jwks: None,
-                    jwks_uri: None,
+                    jwks: m.jwks.as_ref().map(Value::to_string),
+                    jwks_uri: m.jwks_uri,
                     trust: Vec::new(),
                 },
                 now,
@@ -165,9 +258,10 @@ impl Admin<'_> {
             return Err(invalid("client_id must be the client's own"));
         }
         let current = self.store.client(id).await?;
-        if check(&m)? != current.public {
+        let kind = check(&m)?;
+        if kind != Kind::of(&current) {
             return Err(invalid(
-                "token_endpoint_auth_method cannot change between a public and a confidential client",
+                "token_endpoint_auth_method cannot change between a secret, keys and none",
             ));
         }
         if let Some(secret) = &m.client_secret {
@@ -182,9 +276,12 @@ impl Admin<'_> {
                 return Err(invalid("client_secret is not the client's"));
             }
         }
+        // The keys, like the rest, are replaced by what the update names.
         let changes = ClientChanges {
             name: m.client_name,
             scope: Some(m.scope.unwrap_or_default()),
+            jwks: m.jwks.as_ref().map(Value::to_string),
+            jwks_uri: m.jwks_uri,
             ..Default::default()
         };
         Ok(Registered::of(&self.update_client(id, changes).await?))
@@ -197,12 +294,12 @@ mod tests {
 
     #[test]
     fn rfc7591_2_only_client_credentials_machine_clients() {
-        assert!(!check(&Metadata::default()).unwrap());
+        assert_eq!(check(&Metadata::default()).unwrap(), Kind::Secret);
         let public = Metadata {
             token_endpoint_auth_method: Some("none".into()),
             ..Default::default()
         };
-        assert!(check(&public).unwrap());
+        assert_eq!(check(&public).unwrap(), Kind::Public);
         for bad in [
             Metadata {
                 grant_types: Some(vec!["authorization_code".into()]),
@@ -214,6 +311,44 @@ mod tests {
             },
             Metadata {
                 token_endpoint_auth_method: Some("tls_client_auth".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(check(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rfc7591_2_private_key_jwt_has_jwks_or_jwks_uri_and_a_verifiable_alg() {
+        let es256 = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        let keys = |jwks: Option<Value>, uri: Option<&str>, alg: Option<&str>| Metadata {
+            token_endpoint_auth_method: Some("private_key_jwt".into()),
+            jwks,
+            jwks_uri: uri.map(Into::into),
+            token_endpoint_auth_signing_alg: alg.map(Into::into),
+            ..Default::default()
+        };
+        let uri = Some("https://app.example.com/jwks");
+        assert_eq!(
+            check(&keys(Some(es256.clone()), None, None)).unwrap(),
+            Kind::Keys
+        );
+        assert_eq!(check(&keys(None, uri, Some("PS256"))).unwrap(), Kind::Keys);
+        assert!(check(&keys(Some(es256.clone()), None, Some("ES256"))).is_ok());
+        for bad in [
+            keys(None, None, None),
+            keys(Some(es256.clone()), uri, None),
+            keys(Some(es256.clone()), None, Some("RS256")),
+            keys(None, uri, Some("HS256")),
+            keys(None, uri, Some("none")),
+            Metadata {
+                jwks_uri: uri.map(Into::into),
+                ..Default::default()
+            },
+            Metadata {
+                token_endpoint_auth_signing_alg: Some("ES256".into()),
                 ..Default::default()
             },
         ] {

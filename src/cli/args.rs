@@ -165,11 +165,14 @@ pub(super) enum ClientCommand {
 #[derive(Debug, Args)]
 pub(super) struct TrustArgs {
     /// The issuer whose tokens authenticate the client (https; its keys
-    /// come from its OpenID Connect discovery document)
+    /// come from its OpenID Connect discovery document), or a SPIFFE trust
+    /// domain, spiffe://example.org, for JWT-SVIDs (its bundle endpoint is
+    /// set in [spiffe] bundles)
     #[arg(long = "trust-issuer", value_name = "URL", required = true)]
     pub(super) issuer: Option<String>,
     /// The tokens' `sub`, exactly or as a pattern: * is any run of
-    /// characters (repo:acme/app:ref:refs/heads/*)
+    /// characters (repo:acme/app:ref:refs/heads/*); for a SPIFFE trust
+    /// domain, a SPIFFE ID (spiffe://example.org/ns/prod/sa/billing)
     #[arg(long = "trust-subject", value_name = "SUBJECT", requires = "issuer")]
     pub(super) subject: Option<String>,
     /// The `aud` the tokens must carry (default: Writ's issuer)
@@ -201,7 +204,8 @@ pub(super) fn parse_claim_condition(s: &str) -> std::result::Result<(String, Str
 #[derive(Debug, Args)]
 pub(super) struct OptionalTrustArgs {
     /// An issuer whose tokens authenticate the client instead of a secret
-    /// (workload identity; https; more with `client trust-add`)
+    /// (workload identity; https, or spiffe://TRUST-DOMAIN for SPIFFE
+    /// JWT-SVIDs; more with `client trust-add`)
     #[arg(long = "trust-issuer", value_name = "URL")]
     pub(super) issuer: Option<String>,
     /// The tokens' `sub`, exactly or as a pattern: * is any run of

@@ -28,10 +28,13 @@ use crate::clock::Clock;
 use crate::keys::remote::{Source, Unavailable};
 use crate::keys::{ClientKeys, MasterKey, SecretHasher};
 use crate::oauth::assertion::Audience;
-use crate::oauth::client_auth::{AssertionKeys, Authenticated, BodyCredentials, ClientCredentials};
+use crate::oauth::client_auth::{
+    AssertionKeys, AssertionKind, Authenticated, BodyCredentials, ClientCredentials,
+};
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::oauth::introspect::token_param;
 use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
+use crate::oauth::spiffe;
 use crate::oauth::{ErrorCode, OAuthError, Refusal};
 use crate::registry::{Client, Registry, Snapshot};
 use crate::store::{GroupCommit, Replay, Store, StoreError};
@@ -64,8 +67,11 @@ pub struct Shared {
     pub issuer: Arc<str>,
     /// The `aud` values a client assertion may carry.
     pub assertion_audience: Audience,
-    /// Keys fetched from clients' `jwks_uri`s and trusted issuers.
+    /// Keys fetched from clients' `jwks_uri`s, trusted issuers and SPIFFE
+    /// bundle endpoints.
     pub remote_keys: Arc<crate::keys::remote::RemoteKeys>,
+    /// SPIFFE trust domain → bundle endpoint, as configured.
+    pub spiffe_bundles: Arc<std::collections::BTreeMap<String, String>>,
     pub policy: Arc<GrantPolicy>,
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
@@ -88,6 +94,8 @@ enum Fetched {
     Own(Arc<ClientKeys>),
     /// An issuer's that the client trusts.
     Issuer(String, Arc<ClientKeys>),
+    /// A SPIFFE trust domain's, from its bundle.
+    TrustDomain(String, Arc<ClientKeys>),
 }
 
 /// The token paths of the four dialects: RFC 6749 and Auth0 and Commerce
@@ -308,6 +316,14 @@ impl Shared {
         self.limits.check_failures(id, source)?;
         let client = self.registry.client(id).await?;
         let fetched = match (credentials, client.as_deref()) {
+            (
+                ClientCredentials::Assertion {
+                    assertion,
+                    kind: AssertionKind::Spiffe,
+                    ..
+                },
+                Some(c),
+            ) => self.trust_domain_keys(c, assertion, now).await,
             (ClientCredentials::Assertion { assertion, .. }, Some(c)) => {
                 self.assertion_keys(c, assertion, now).await
             }
@@ -316,6 +332,9 @@ impl Shared {
         let keys = match (&fetched, client.as_deref()) {
             (Ok(Fetched::Own(keys)), _) => AssertionKeys::Own(keys),
             (Ok(Fetched::Issuer(issuer, keys)), _) => AssertionKeys::Issuer { issuer, keys },
+            (Ok(Fetched::TrustDomain(trust_domain, keys)), _) => {
+                AssertionKeys::TrustDomain { trust_domain, keys }
+            }
             (
                 Ok(Fetched::Registered),
                 Some(Client {
@@ -397,10 +416,14 @@ impl Shared {
     ) -> Result<Fetched, Unavailable> {
         let kid = crate::oauth::assertion::unverified_kid(assertion);
         let issuer = crate::oauth::assertion::unverified_issuer(assertion);
-        if let Some(rule) = issuer
-            .filter(|iss| *iss != client.id)
-            .and_then(|iss| client.trust.iter().find(|r| r.issuer == iss))
-        {
+        // A SPIFFE rule's `spiffe://` issuer is no URL to discover keys
+        // at: its tokens come as JWT-SVIDs (`trust_domain_keys`).
+        if let Some(rule) = issuer.filter(|iss| *iss != client.id).and_then(|iss| {
+            client
+                .trust
+                .iter()
+                .find(|r| r.issuer == iss && !spiffe::is_spiffe_rule(r))
+        }) {
             let source = Source::Issuer(rule.issuer.clone());
             let keys = self.remote_keys.keys(&source, kid.as_deref(), now).await?;
             return Ok(Fetched::Issuer(rule.issuer.clone(), keys));
@@ -412,6 +435,38 @@ impl Shared {
             .keys(&Source::Jwks(url.clone()), kid.as_deref(), now)
             .await
             .map(Fetched::Own)
+    }
+
+    /// The keys to check a JWT-SVID with: those of the trust domain its
+    /// unverified `sub` names, from the bundle endpoint the configuration
+    /// gives that trust domain, and only if one of the client's trust rules
+    /// names it (so an SVID cannot make Writ fetch bundles for clients that
+    /// do not use them). After the signature, `spiffe::verify` checks that
+    /// the signed `sub` is of the same trust domain.
+    async fn trust_domain_keys(
+        &self,
+        client: &Client,
+        svid: &str,
+        now: i64,
+    ) -> Result<Fetched, Unavailable> {
+        let trust_domain = spiffe::unverified_trust_domain(svid)
+            .ok_or(Unavailable("the SVID's 'sub' is not a SPIFFE ID"))?;
+        let issuer = spiffe::rule_issuer(&trust_domain);
+        if !client.trust.iter().any(|r| r.issuer == issuer) {
+            return Err(Unavailable(
+                "no trust rule of the client names the SVID's trust domain",
+            ));
+        }
+        let url = self.spiffe_bundles.get(&trust_domain).ok_or(Unavailable(
+            "the SVID's trust domain has no bundle endpoint in [spiffe] bundles",
+        ))?;
+        let source = Source::SpiffeBundle {
+            trust_domain: trust_domain.clone(),
+            url: url.clone(),
+        };
+        let kid = crate::oauth::assertion::unverified_kid(svid);
+        let keys = self.remote_keys.keys(&source, kid.as_deref(), now).await?;
+        Ok(Fetched::TrustDomain(trust_domain, keys))
     }
 
     /// The steps introspection and revocation share, in order: the

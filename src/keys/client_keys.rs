@@ -109,6 +109,18 @@ impl ClientKeys {
     /// the client); keys for encryption, or of algorithms Writ does not
     /// verify, are left out.
     pub fn parse(text: &str) -> Result<Self, JwksError> {
+        Self::parse_set(text, KeyUse::Sig).map(|(keys, _)| keys)
+    }
+
+    /// Parses a SPIFFE bundle (SPIFFE Trust Domain and Bundle §4): a JWK
+    /// Set whose JWT-SVID keys have `"use": "jwt-svid"` and no `alg` (the
+    /// key type decides it); keys for X.509-SVIDs are left out. Also
+    /// returns the bundle's `spiffe_refresh_hint` (seconds), if it has one.
+    pub fn parse_spiffe_bundle(text: &str) -> Result<(Self, Option<i64>), JwksError> {
+        Self::parse_set(text, KeyUse::JwtSvid)
+    }
+
+    fn parse_set(text: &str, wanted: KeyUse) -> Result<(Self, Option<i64>), JwksError> {
         if text.len() > MAX_JWKS_BYTES {
             return Err(JwksError(format!(
                 "the JWK Set is larger than {MAX_JWKS_BYTES} bytes"
@@ -138,15 +150,17 @@ impl ClientKeys {
                     "{which} has the private member '{member}': register only public keys; the private key stays with the client"
                 )));
             }
-            parsed.extend(parse_key(jwk, &which)?);
+            parsed.extend(parse_key(jwk, &which, wanted)?);
         }
         if parsed.is_empty() {
-            return Err(JwksError(
-                "no public signing key of a supported algorithm (ES256, RS256, PS256, EdDSA)"
-                    .into(),
-            ));
+            return Err(JwksError(format!(
+                "no public {} key of a supported algorithm (ES256, RS256, PS256, EdDSA)",
+                wanted.as_str()
+            )));
         }
-        Ok(Self { keys: parsed })
+        // SPIFFE Trust Domain and Bundle §4.1.2: seconds, a whole number.
+        let refresh_hint = set.get("spiffe_refresh_hint").and_then(Value::as_i64);
+        Ok((Self { keys: parsed }, refresh_hint))
     }
 
     /// The keys that may have signed with `algorithm`: the one `kid` names
@@ -179,14 +193,44 @@ impl ClientKeys {
     }
 }
 
+/// The `use` (RFC 7517 §4.2) of the keys wanted from a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    /// A client's or an issuer's keys: `sig`, or no `use`.
+    Sig,
+    /// A SPIFFE bundle's keys for JWT-SVIDs: `jwt-svid`, exactly (SPIFFE
+    /// JWT-SVID §6; the bundle's `x509-svid` keys are CA certificates).
+    JwtSvid,
+}
+
+impl KeyUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sig => "signing",
+            Self::JwtSvid => "jwt-svid",
+        }
+    }
+
+    fn admits(self, declared: Option<&str>) -> bool {
+        match self {
+            Self::Sig => declared.is_none_or(|u| u == "sig"),
+            Self::JwtSvid => declared == Some("jwt-svid"),
+        }
+    }
+}
+
 type MakeKey = dyn Fn(AssertionAlgorithm) -> Result<ParsedPublicKey, aws_lc_rs::error::KeyRejected>;
 
 /// One JWK: `Ok(vec![])` for a key left out (not for signatures, or of a
 /// type or algorithm Writ does not verify), an error for one that is
 /// malformed.
-fn parse_key(jwk: &Map<String, Value>, which: &str) -> Result<Vec<ClientKey>, JwksError> {
+fn parse_key(
+    jwk: &Map<String, Value>,
+    which: &str,
+    wanted: KeyUse,
+) -> Result<Vec<ClientKey>, JwksError> {
     let text = |m: &str| jwk.get(m).and_then(Value::as_str);
-    if text("use").is_some_and(|u| u != "sig") {
+    if !wanted.admits(text("use")) {
         return Ok(vec![]);
     }
     if let Some(ops) = jwk.get("key_ops").and_then(Value::as_array) {
@@ -365,6 +409,30 @@ mod tests {
         jwk["y"] = b64url(&[7; 32]).into();
         let err = ClientKeys::parse(&serde_json::json!({"keys": [jwk]}).to_string()).unwrap_err();
         assert!(err.0.contains("not a valid public key"), "{err}");
+    }
+
+    #[test]
+    fn spiffe_bundle_4_only_jwt_svid_keys_are_taken_with_the_refresh_hint() {
+        let mut svid = es256_jwk();
+        svid["use"] = "jwt-svid".into();
+        let mut ca = es256_jwk();
+        ca["kid"] = "ca".into();
+        ca["use"] = "x509-svid".into();
+        let mut sig = es256_jwk();
+        sig["kid"] = "sig".into();
+        let bundle = serde_json::json!({"keys": [svid, ca, sig],
+            "spiffe_sequence": 7, "spiffe_refresh_hint": 120});
+        let (keys, hint) = ClientKeys::parse_spiffe_bundle(&bundle.to_string()).unwrap();
+        assert!(keys.has_kid("k1"));
+        assert!(!keys.has_kid("ca") && !keys.has_kid("sig"));
+        assert_eq!(hint, Some(120));
+        // A bundle with X.509 authorities only has nothing to check a JWT-SVID with.
+        let only_ca = serde_json::json!({"keys": [bundle["keys"][1].clone()]});
+        let err = ClientKeys::parse_spiffe_bundle(&only_ca.to_string()).unwrap_err();
+        assert!(err.0.contains("no public jwt-svid key"), "{err}");
+        // And a client's set does not take a bundle's keys.
+        let svid_only = serde_json::json!({"keys": [bundle["keys"][0].clone()]});
+        assert!(ClientKeys::parse(&svid_only.to_string()).is_err());
     }
 
     #[test]

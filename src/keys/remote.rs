@@ -1,9 +1,11 @@
 //! Public keys Writ fetches: a client's JWK Set at its `jwks_uri` (RFC 7591
 //! §2), or an external issuer's, found through its OpenID Connect discovery
-//! document (OpenID Connect Discovery 1.0 §4) for workload identity. Every
-//! URL fetched was configured by an administrator (a client's `jwks_uri`,
-//! a trust rule's issuer) or named by such an issuer's own discovery
-//! document: never a URL taken from a request.
+//! document (OpenID Connect Discovery 1.0 §4) for workload identity, or a
+//! SPIFFE trust domain's bundle from its bundle endpoint (SPIFFE
+//! Federation §4). Every URL fetched was configured by an administrator (a
+//! client's `jwks_uri`, a trust rule's issuer, a trust domain's bundle
+//! endpoint) or named by such an issuer's own discovery document: never a
+//! URL taken from a request.
 //!
 //! Each source has its own cache slot behind its own lock, so concurrent
 //! requests needing the same keys share one fetch, and a slow or dead
@@ -29,6 +31,11 @@ pub const MAX_AGE: i64 = 300;
 pub const REFETCH_INTERVAL: i64 = 60;
 /// Sources held at most.
 const CAPACITY: u64 = 10_000;
+/// The bounds put on a SPIFFE bundle's `spiffe_refresh_hint` (seconds):
+/// never fetched more often than `REFETCH_INTERVAL`, never kept longer than
+/// an hour (SPIFFE Federation §4.2.2 leaves the hint to the publisher).
+pub const BUNDLE_MIN_AGE: i64 = REFETCH_INTERVAL;
+pub const BUNDLE_MAX_AGE: i64 = 3600;
 
 /// Where keys come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,6 +44,10 @@ pub enum Source {
     Jwks(String),
     /// An OpenID Connect issuer: its discovery document names its JWK Set.
     Issuer(String),
+    /// A SPIFFE trust domain's bundle, at the endpoint configured for it.
+    /// The trust domain is part of the key, so two trust domains never
+    /// share keys even if they were configured with the same URL.
+    SpiffeBundle { trust_domain: String, url: String },
 }
 
 impl std::fmt::Display for Source {
@@ -44,6 +55,9 @@ impl std::fmt::Display for Source {
         match self {
             Self::Jwks(url) => write!(f, "JWK Set {url}"),
             Self::Issuer(iss) => write!(f, "issuer {iss}"),
+            Self::SpiffeBundle { trust_domain, url } => {
+                write!(f, "SPIFFE bundle of {trust_domain} at {url}")
+            }
         }
     }
 }
@@ -58,6 +72,8 @@ struct Slot {
     keys: Option<Arc<ClientKeys>>,
     /// When `keys` were fetched (the clock's seconds).
     fetched_at: i64,
+    /// How long they are kept (seconds).
+    max_age: i64,
     /// When a fetch was last tried, successful or not.
     tried_at: Option<i64>,
 }
@@ -68,6 +84,12 @@ pub struct RemoteKeys {
     /// Fetch from `http://` loopback URLs too (tests, local development).
     allow_insecure_localhost: bool,
     timeout: Duration,
+}
+
+/// How long a bundle is kept: its `spiffe_refresh_hint` within bounds, or
+/// `MAX_AGE` without one.
+pub fn bundle_max_age(hint: Option<i64>) -> i64 {
+    hint.map_or(MAX_AGE, |h| h.clamp(BUNDLE_MIN_AGE, BUNDLE_MAX_AGE))
 }
 
 /// Is the URL's host the loopback interface (`127.0.0.1`, `[::1]`, `localhost`)?
@@ -117,14 +139,17 @@ impl RemoteKeys {
         let may_try = slot.tried_at.is_none_or(|t| now - t >= REFETCH_INTERVAL);
         let wanted = match &slot.keys {
             None => true,
-            Some(keys) => now - slot.fetched_at >= MAX_AGE || kid.is_some_and(|k| !keys.has_kid(k)),
+            Some(keys) => {
+                now - slot.fetched_at >= slot.max_age || kid.is_some_and(|k| !keys.has_kid(k))
+            }
         };
         if wanted && may_try {
             slot.tried_at = Some(now);
             match self.fetch(source).await {
-                Ok(keys) => {
+                Ok((keys, max_age)) => {
                     slot.keys = Some(Arc::new(keys));
                     slot.fetched_at = now;
+                    slot.max_age = max_age;
                 }
                 // Keys held before stay in use: a brief outage at the
                 // issuer must not lock every client out.
@@ -136,13 +161,21 @@ impl RemoteKeys {
         ))
     }
 
-    async fn fetch(&self, source: &Source) -> Result<ClientKeys, String> {
+    /// The keys, and how long to keep them.
+    async fn fetch(&self, source: &Source) -> Result<(ClientKeys, i64), String> {
         let jwks_uri = match source {
             Source::Jwks(url) => url.clone(),
             Source::Issuer(issuer) => self.discover(issuer).await?,
+            Source::SpiffeBundle { url, .. } => {
+                let text = self.get(url).await?;
+                let (keys, hint) =
+                    ClientKeys::parse_spiffe_bundle(&text).map_err(|e| format!("{url}: {e}"))?;
+                return Ok((keys, bundle_max_age(hint)));
+            }
         };
         let text = self.get(&jwks_uri).await?;
-        ClientKeys::parse(&text).map_err(|e| format!("{jwks_uri}: {e}"))
+        let keys = ClientKeys::parse(&text).map_err(|e| format!("{jwks_uri}: {e}"))?;
+        Ok((keys, MAX_AGE))
     }
 
     /// OpenID Connect Discovery 1.0 §4: the document is at the issuer plus
@@ -232,6 +265,15 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn spiffe_refresh_hints_are_kept_within_bounds() {
+        assert_eq!(bundle_max_age(None), MAX_AGE);
+        assert_eq!(bundle_max_age(Some(0)), BUNDLE_MIN_AGE);
+        assert_eq!(bundle_max_age(Some(-5)), BUNDLE_MIN_AGE);
+        assert_eq!(bundle_max_age(Some(120)), 120);
+        assert_eq!(bundle_max_age(Some(86_400)), BUNDLE_MAX_AGE);
     }
 
     #[tokio::test]

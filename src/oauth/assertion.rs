@@ -53,6 +53,17 @@ pub struct Verified {
     pub replay_scope: String,
 }
 
+/// What an assertion's `jti` is to its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jti {
+    /// OpenID Connect Core §9: a client's own assertion has one.
+    Required,
+    /// RFC 7523 §3 item 7: optional, recorded when present.
+    Optional,
+    /// Not read (a SPIFFE JWT-SVID, see `spiffe`).
+    Ignored,
+}
+
 /// Why an assertion was refused: logged, never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused(pub &'static str);
@@ -136,7 +147,7 @@ pub fn verify(
     audience: &Audience,
     now: i64,
 ) -> Result<Verified, Refused> {
-    let claims = verify_signature(assertion, keys)?;
+    let claims = verify_signature(assertion, keys, ASSERTION_TYPES)?;
     check_claims(&claims, client_id, audience, now)
 }
 
@@ -153,7 +164,7 @@ pub fn verify_external(
     default_audience: &str,
     now: i64,
 ) -> Result<Verified, Refused> {
-    let claims = verify_signature(assertion, keys)?;
+    let claims = verify_signature(assertion, keys, ASSERTION_TYPES)?;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(Refused("'iss' is not the trusted issuer"));
     }
@@ -181,7 +192,7 @@ pub fn verify_external(
     if !rule_matched {
         return Err(refused);
     }
-    let (exp, jti) = check_times(&claims, now, false)?;
+    let (exp, jti) = check_times(&claims, now, Jti::Optional)?;
     Ok(Verified {
         jti,
         replay_until: exp + SKEW,
@@ -189,12 +200,20 @@ pub fn verify_external(
     })
 }
 
+/// The `typ`s of a client assertion, lowercased, without `application/`:
+/// draft-ietf-oauth-rfc7523bis's explicit type, or plain `JWT`.
+const ASSERTION_TYPES: &[&str] = &["jwt", ASSERTION_TYP];
+
 /// The header picks the key, the signature is checked; only then are the
-/// claims read.
-fn verify_signature(assertion: &str, keys: &ClientKeys) -> Result<Map<String, Value>, Refused> {
+/// claims read. `types`: the `typ` values accepted (lowercase).
+pub(super) fn verify_signature(
+    assertion: &str,
+    keys: &ClientKeys,
+    types: &[&str],
+) -> Result<Map<String, Value>, Refused> {
     let (header_b64, payload_b64, signature_b64) = split(assertion)?;
     let header = json_object(header_b64)?;
-    let algorithm = check_header(&header)?;
+    let algorithm = check_header(&header, types)?;
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.as_str()),
@@ -220,10 +239,14 @@ fn verify_signature(assertion: &str, keys: &ClientKeys) -> Result<Map<String, Va
 }
 
 /// RFC 7515 §4.1: `alg` one the client's keys may have (never `none`, never
-/// an HMAC); `typ` absent, `JWT`, or `client-authentication+jwt`
-/// (draft-ietf-oauth-rfc7523bis; another type is another kind of token);
-/// no `crit` extension, since Writ understands none (RFC 7515 §4.1.11).
-fn check_header(header: &Map<String, Value>) -> Result<AssertionAlgorithm, Refused> {
+/// an HMAC); `typ` absent or one of `types` (for a client assertion `JWT`
+/// or `client-authentication+jwt`, draft-ietf-oauth-rfc7523bis; another
+/// type is another kind of token); no `crit` extension, since Writ
+/// understands none (RFC 7515 §4.1.11).
+fn check_header(
+    header: &Map<String, Value>,
+    types: &[&str],
+) -> Result<AssertionAlgorithm, Refused> {
     let algorithm = header
         .get("alg")
         .and_then(Value::as_str)
@@ -236,10 +259,12 @@ fn check_header(header: &Map<String, Value>) -> Result<AssertionAlgorithm, Refus
         let typ = typ.as_str().ok_or(Refused("'typ' is not a string"))?;
         let typ = typ.to_ascii_lowercase();
         let typ = typ.strip_prefix("application/").unwrap_or(&typ);
-        if typ != "jwt" && typ != ASSERTION_TYP {
-            return Err(Refused(
-                "the assertion's 'typ' is neither JWT nor client-authentication+jwt",
-            ));
+        if !types.contains(&typ) {
+            return Err(Refused(if types.contains(&ASSERTION_TYP) {
+                "the assertion's 'typ' is neither JWT nor client-authentication+jwt"
+            } else {
+                "the SVID's 'typ' is neither JWT nor JOSE"
+            }));
         }
     }
     if header.contains_key("crit") {
@@ -263,7 +288,7 @@ fn check_claims(
         return Err(Refused("'sub' is not the client id"));
     }
     check_audience(claims.get("aud"), audience)?;
-    let (exp, jti) = check_times(claims, now, true)?;
+    let (exp, jti) = check_times(claims, now, Jti::Required)?;
     Ok(Verified {
         jti,
         replay_until: exp + SKEW,
@@ -272,12 +297,11 @@ fn check_claims(
 }
 
 /// RFC 7523 §3 items 4 to 7: `exp` (required, bounded), `nbf`, `iat`, and
-/// `jti` (required when `jti_required`, as OpenID Connect Core §9 wants of
-/// a client's own assertions).
-fn check_times(
+/// `jti` as `jti` says.
+pub(super) fn check_times(
     claims: &Map<String, Value>,
     now: i64,
-    jti_required: bool,
+    jti: Jti,
 ) -> Result<(i64, Option<String>), Refused> {
     // RFC 7523 §3 item 4: `exp` is required; bounded here, since its `jti`
     // is remembered until then.
@@ -296,8 +320,8 @@ fn check_times(
         return Err(Refused("the assertion was issued in the future ('iat')"));
     }
     // Item 7 and OpenID Connect Core §9: `jti` is required, used once.
-    let jti = match (claims.get("jti"), jti_required) {
-        (None, false) => return Ok((exp, None)),
+    let jti = match (claims.get("jti"), jti) {
+        (_, Jti::Ignored) | (None, Jti::Optional) => return Ok((exp, None)),
         (jti, _) => jti
             .and_then(Value::as_str)
             .ok_or(Refused("the assertion has no 'jti'"))?,
@@ -313,7 +337,7 @@ fn check_times(
 /// audience is this server's issuer identifier and nothing else, a string
 /// or an array holding only it. An array with another value beside it
 /// could be a token meant for someone else that also names us.
-fn check_audience(aud: Option<&Value>, audience: &Audience) -> Result<(), Refused> {
+pub(super) fn check_audience(aud: Option<&Value>, audience: &Audience) -> Result<(), Refused> {
     let single = match aud {
         Some(Value::String(a)) => a,
         Some(Value::Array(values)) => match values.as_slice() {

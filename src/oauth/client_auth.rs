@@ -1,11 +1,12 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): exactly one of
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523
-//! §2.2) or `none` (a public client).
+//! §2.2; a SPIFFE JWT-SVID, draft-ietf-oauth-spiffe-client-auth, counts as
+//! this method too) or `none` (a public client).
 
 use base64::Engine;
 
 use super::assertion::{self, Audience, Verified, ASSERTION_TYPE};
-use super::OAuthError;
+use super::{spiffe, OAuthError};
 use crate::keys::{ClientKeys, SecretHasher};
 use crate::registry::{Client, StoredSecret};
 use crate::types::AuthMethod;
@@ -32,8 +33,23 @@ pub enum AssertionKeys<'k> {
         issuer: &'k str,
         keys: &'k ClientKeys,
     },
+    /// Those of the SPIFFE trust domain the SVID's `sub` names, from the
+    /// bundle endpoint configured for it.
+    TrustDomain {
+        trust_domain: &'k str,
+        keys: &'k ClientKeys,
+    },
     /// None could be had, and why.
     Unavailable(&'static str),
+}
+
+/// Which kind of JWT a `client_assertion` is, by its `client_assertion_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionKind {
+    /// RFC 7523 §2.2: signed by the client, or by an issuer it trusts.
+    JwtBearer,
+    /// draft-ietf-oauth-spiffe-client-auth: a SPIFFE JWT-SVID.
+    Spiffe,
 }
 
 /// The credentials a request body may carry.
@@ -62,6 +78,7 @@ pub enum ClientCredentials {
         id: String,
         assertion: String,
         named: bool,
+        kind: AssertionKind,
     },
 }
 
@@ -153,11 +170,15 @@ impl ClientCredentials {
                 "client_assertion_type and client_assertion are sent together",
             ));
         };
-        if assertion_type != ASSERTION_TYPE {
-            return Err(OAuthError::client_authentication_failed(
-                "unsupported client_assertion_type",
-            ));
-        }
+        let kind = match assertion_type.as_str() {
+            ASSERTION_TYPE => AssertionKind::JwtBearer,
+            spiffe::ASSERTION_TYPE => AssertionKind::Spiffe,
+            _ => {
+                return Err(OAuthError::client_authentication_failed(
+                    "unsupported client_assertion_type",
+                ))
+            }
+        };
         let named = body_id.is_some();
         let id = body_id
             .or_else(|| assertion::unverified_subject(&assertion))
@@ -168,6 +189,7 @@ impl ClientCredentials {
             id,
             assertion,
             named,
+            kind,
         })
     }
 
@@ -191,23 +213,39 @@ impl ClientCredentials {
         };
         let client = client.ok_or_else(|| fail("unknown client"))?;
         if let Self::Assertion {
-            assertion, named, ..
+            assertion,
+            named,
+            kind,
+            ..
         } = self
         {
             if !client.may_authenticate_with(AuthMethod::PrivateKeyJwt) {
                 return Err(fail("the client may not authenticate with private_key_jwt"));
             }
-            let verified = match keys {
-                AssertionKeys::Own(keys) => {
+            let verified = match (kind, keys) {
+                (_, AssertionKeys::Unavailable(why)) => return Err(fail(why)),
+                // An SVID names a workload, not a client: the request must.
+                (AssertionKind::Spiffe, _) if !named => {
+                    return Err(fail("a JWT-SVID needs client_id in the request"))
+                }
+                (AssertionKind::Spiffe, AssertionKeys::TrustDomain { trust_domain, keys }) => {
+                    spiffe::verify(assertion, keys, trust_domain, &client.trust, audience, now)
+                }
+                (AssertionKind::Spiffe, _) | (_, AssertionKeys::TrustDomain { .. }) => {
+                    return Err(fail(
+                        "a JWT-SVID is checked only with a trust domain's keys",
+                    ))
+                }
+                (_, AssertionKeys::Own(keys)) => {
                     assertion::verify(assertion, &client.id, keys, audience, now)
                 }
                 // The token names no client: the request must.
-                AssertionKeys::Issuer { .. } if !named => {
+                (_, AssertionKeys::Issuer { .. }) if !named => {
                     return Err(fail(
                         "a token of a trusted issuer needs client_id in the request",
                     ))
                 }
-                AssertionKeys::Issuer { issuer, keys } => assertion::verify_external(
+                (_, AssertionKeys::Issuer { issuer, keys }) => assertion::verify_external(
                     assertion,
                     keys,
                     &client.trust,
@@ -215,7 +253,6 @@ impl ClientCredentials {
                     &audience.issuer,
                     now,
                 ),
-                AssertionKeys::Unavailable(why) => return Err(fail(why)),
             }
             .map_err(|refused| fail(refused.0))?;
             if !client.enabled {
@@ -346,6 +383,7 @@ mod tests {
                 id: "c1".into(),
                 assertion: jwt.clone(),
                 named: false,
+                kind: AssertionKind::JwtBearer,
             }
         );
         assert_eq!(creds.method(), AuthMethod::PrivateKeyJwt);
@@ -380,6 +418,26 @@ mod tests {
         let err = ClientCredentials::extract(None, with_assertion(None, Some(saml), Some(&jwt)))
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn draft_spiffe_client_auth_a_jwt_svid_is_its_own_assertion_type() {
+        let svid = jwt_with_sub("spiffe://example.org/billing");
+        let creds = ClientCredentials::extract(
+            None,
+            with_assertion(Some("c1"), Some(spiffe::ASSERTION_TYPE), Some(&svid)),
+        )
+        .unwrap();
+        assert_eq!(
+            creds,
+            ClientCredentials::Assertion {
+                id: "c1".into(),
+                assertion: svid,
+                named: true,
+                kind: AssertionKind::Spiffe,
+            }
+        );
+        assert_eq!(creds.method(), AuthMethod::PrivateKeyJwt);
     }
 
     #[test]

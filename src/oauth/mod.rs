@@ -9,6 +9,7 @@ pub mod introspect;
 pub mod policy;
 pub mod request;
 pub mod revoke;
+pub mod spiffe;
 pub mod trust;
 
 pub use error::{ErrorCode, OAuthError, RateLimited, Refusal};

@@ -346,6 +346,7 @@ fn app_state(
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             Arc::new(RemoteKeys::new(config.allow_insecure_jwks_localhost))
         },
+        spiffe_bundles: Arc::new(config.spiffe_bundles.clone()),
         policy: Arc::new(GrantPolicy {
             enabled: config.client_credentials_enabled,
             default_lifetime: config.token_lifetime,

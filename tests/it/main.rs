@@ -30,6 +30,7 @@ mod postgres;
 mod registration;
 mod registry;
 mod serve;
+mod spiffe;
 mod store;
 mod sweep;
 mod tls;

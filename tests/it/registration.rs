@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
+use crate::assertions::{claims, TestKey};
 use crate::harness::{transcript, Creds, Reply, Writ};
+use crate::jwks_uri::JWT_BEARER;
 
 async fn call(
     w: &Writ,
@@ -193,4 +195,130 @@ async fn rfc7591_3_2_2_metadata_writ_cannot_serve_is_refused() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.json.get("client_secret").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7591_2_a_client_registers_its_keys_and_signs_its_assertions() {
+    let mut w = Writ::new();
+    let registrar = w.client(&["--scope", "writ:register"]);
+    w.start().await;
+    let initial = w
+        .token(&registrar, "scope=writ:register")
+        .await
+        .access_token()
+        .to_owned();
+    let endpoint = w.url("/oauth/register");
+    let key = TestKey::new("ES256", "k1");
+    let jwks = json!({"keys": [key.jwk.clone()]});
+    let body = json!({"client_name": "signer", "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+        "token_endpoint_auth_signing_alg": "ES256"});
+    let r = call(&w, reqwest::Method::POST, &endpoint, &initial, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.json.get("client_secret").is_none(), "{}", r.text);
+    assert!(r.json.get("client_secret_expires_at").is_none());
+    assert_eq!(r.json["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(r.json["jwks"], jwks);
+    let id = r.json["client_id"].as_str().unwrap().to_owned();
+    let rat = r.json["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uri = r.json["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The next request authenticates with an assertion signed by that key.
+    let assertion = key.sign(&claims(&id, &w.base));
+    let form = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion.as_str()),
+        ])
+        .finish();
+    let r = w.post_form("/oauth/token", &form).await;
+    assert_eq!(
+        crate::harness::claims(r.access_token())["client_id"],
+        id.as_str()
+    );
+
+    // RFC 7592 §2.1: the read shows the keys; §2.2: an update replaces them.
+    let r = call(&w, reqwest::Method::GET, &uri, &rat, None).await;
+    assert_eq!(
+        (
+            r.status,
+            r.json["token_endpoint_auth_method"].clone(),
+            r.json["jwks"].clone()
+        ),
+        (200, json!("private_key_jwt"), jwks),
+        "{}",
+        r.text
+    );
+    let rotated = TestKey::new("EdDSA", "k2");
+    let update = json!({"client_id": id, "client_name": "signer", "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [rotated.jwk.clone()]}});
+    let r = call(&w, reqwest::Method::PUT, &uri, &rat, Some(update)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["jwks"]["keys"][0]["kid"], "k2");
+    let r = call(
+        &w,
+        reqwest::Method::PUT,
+        &uri,
+        &rat,
+        Some(json!({"client_id": id, "token_endpoint_auth_method": "client_secret_basic"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["error"].clone()),
+        (400, json!("invalid_client_metadata")),
+        "{}",
+        r.text
+    );
+
+    // At a URL instead.
+    let body = json!({"token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://signer.example.com/jwks"});
+    let r = call(&w, reqwest::Method::POST, &endpoint, &initial, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["jwks_uri"], "https://signer.example.com/jwks");
+    assert!(r.json.get("jwks").is_none());
+
+    // invalid_client_metadata: both, neither, keys that are no keys, keys
+    // beside a secret, an algorithm no key allows or Writ never verifies.
+    let jwks = json!({"keys": [key.jwk.clone()]});
+    let mut private = key.jwk.clone();
+    private["d"] = json!("AAAA");
+    for body in [
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+            "jwks_uri": "https://signer.example.com/jwks"}),
+        json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}}),
+        json!({"token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "http://signer.example.com/jwks"}),
+        json!({"token_endpoint_auth_method": "client_secret_basic", "jwks": jwks}),
+        json!({"jwks_uri": "https://signer.example.com/jwks"}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+            "token_endpoint_auth_signing_alg": "RS256"}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+            "token_endpoint_auth_signing_alg": "HS256"}),
+    ] {
+        let r = call(
+            &w,
+            reqwest::Method::POST,
+            &endpoint,
+            &initial,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json["error"].clone()),
+            (400, json!("invalid_client_metadata")),
+            "{body}: {}",
+            r.text
+        );
+    }
 }

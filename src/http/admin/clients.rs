@@ -81,7 +81,9 @@ pub struct ClientDetails {
 
 /// A trust rule: tokens of `issuer` whose `sub` matches `subject` (a `*`
 /// is any run of characters) and whose claims meet `claims` authenticate
-/// the client, if their `aud` is `audience` (default: Writ's issuer).
+/// the client, if their `aud` is `audience` (default: Writ's issuer). An
+/// `issuer` of `spiffe://TRUST-DOMAIN` stands for that SPIFFE trust
+/// domain's JWT-SVIDs, `subject` then being a SPIFFE ID.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustRule {
