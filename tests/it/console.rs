@@ -270,6 +270,156 @@ async fn every_change_needs_the_sessions_csrf_token() {
         .any(|(e, _, via)| e == "console.signin_link_created" && via == "cli"));
 }
 
+/// The client's page grants APIs with check boxes through the grant
+/// operations: a grant made, its scopes changed, taken away; bad input is
+/// a page that says what is wrong, never a 500; every change is audited
+/// as the session's.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_grants_per_api_and_deleting_a_client() {
+    let mut w = Writ::new();
+    w.start().await;
+    let c = w.client(&["--name", "billing", "--scope", "read write"]);
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://orders.example/",
+        "--name",
+        "Orders",
+        "--scope",
+        "read write",
+    ]);
+    let (_, cookie) = sign_in(&w).await;
+    let here = w.url(&format!("/console/clients/{}", c.id));
+    let page = get(&here, Some(&cookie)).await;
+    assert!(
+        page.text.contains("Grants per API") && page.text.contains("https://orders.example/"),
+        "{}",
+        page.text
+    );
+    let csrf = csrf_of(&page.text);
+    let grants = format!("{here}/grants");
+    let api = "api=https%3A%2F%2Forders.example%2F";
+
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "no CSRF token: refused");
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let scopes = || async {
+        let g = w.cli(&["grant", "list", "--client", &c.id]);
+        g.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["scopes"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scopes().await, [serde_json::json!(["read"])]);
+    // The client now gets a token for the API with that scope, and no other.
+    let t = w
+        .token(&c, "audience=https://orders.example/&scope=read")
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    w.token(&c, "audience=https://orders.example/&scope=write")
+        .await
+        .assert_error(400, "invalid_scope");
+
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on&scope%3Awrite=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(scopes().await, [serde_json::json!(["read", "write"])]);
+    let shown = get(&here, Some(&cookie)).await.text;
+    assert!(
+        shown.contains("name=\"scope:write\" value=\"on\" checked"),
+        "{shown}"
+    );
+
+    // A scope the API does not define, an unknown API, no API: said, not a 500.
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aadmin=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text.contains("defines no scope &#39;admin&#39;")
+            || r.text.contains("defines no scope 'admin'"),
+        "{}",
+        r.text
+    );
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("api=https%3A%2F%2Fnope%2F&granted=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = post(&grants, &cookie, &format!("granted=on&csrf={csrf}")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Choose an API"));
+
+    // Unticked: the grant is gone, and so is the token for that API.
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&scope%3Aread=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(scopes().await.is_empty());
+    assert_ne!(
+        w.token(&c, "audience=https://orders.example/").await.status,
+        200
+    );
+
+    // Deleting asks first; the POST needs the token, then the client is gone.
+    let confirm = get(&format!("{here}/delete"), Some(&cookie)).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text.contains("Delete billing?"), "{}", confirm.text);
+    assert_eq!(
+        post(&format!("{here}/delete"), &cookie, "").await.status,
+        403
+    );
+    let r = post(&format!("{here}/delete"), &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/clients?done=deleted"));
+    assert_eq!(get(&here, Some(&cookie)).await.status, 404);
+    eventually(Duration::from_secs(5), || async {
+        w.token(&c, "").await.status == 401
+    })
+    .await;
+
+    let actors = audit_actors(&w).await;
+    for event in [
+        "grant.created",
+        "grant.updated",
+        "grant.deleted",
+        "client.deleted",
+    ] {
+        assert!(
+            actors.iter().any(|(e, by, via)| e == event
+                && by.starts_with("console:")
+                && by.contains("/link-")
+                && via == "console"),
+            "{event}: {actors:?}"
+        );
+    }
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
 /// a second time, a client created and its secret read from the page, the
 /// client disabled and its next token request refused, sign out. With

@@ -10,6 +10,7 @@
 //! strict Content-Security-Policy (no inline script or style).
 
 mod clients;
+mod grants;
 mod page;
 
 use axum::body::Bytes;
@@ -65,6 +66,11 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{BASE}/clients/{{id}}/secrets/{{secret_id}}/revoke"),
             post(clients::revoke),
+        )
+        .route(&format!("{BASE}/clients/{{id}}/grants"), post(grants::save))
+        .route(
+            &format!("{BASE}/clients/{{id}}/delete"),
+            get(clients::confirm_delete).post(clients::delete),
         )
         .route(&format!("{BASE}/assets/console.css"), get(css))
         .route(&format!("{BASE}/assets/console.js"), get(js))
