@@ -420,6 +420,112 @@ async fn console_grants_per_api_and_deleting_a_client() {
     }
 }
 
+/// The APIs page: listed with identifier, scopes, lifetime and format;
+/// created and its scopes edited through the API operations, whose rules
+/// come back as a message on the form.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_apis_are_listed_created_and_edited() {
+    let mut w = Writ::new();
+    w.start().await;
+    let (_, cookie) = sign_in(&w).await;
+    let list = get(&w.url("/console/apis"), Some(&cookie)).await;
+    assert_eq!(list.status, 200);
+    assert!(list.text.contains("No APIs yet"));
+    let csrf = csrf_of(&get(&w.url("/console/apis/new"), Some(&cookie)).await.text);
+    let create = w.url("/console/apis");
+    let body = "identifier=https%3A%2F%2Fpay.example%2F&name=Payments&scope=pay%3Aread+pay%3Awrite&lifetime=600&max_lifetime=3600&format=opaque&claims=standard&algorithm=ES256";
+    assert_eq!(post(&create, &cookie, body).await.status, 403);
+    let r = post(&create, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = w.url("/console/apis/https%3A%2F%2Fpay.example%2F");
+    assert_eq!(
+        r.header("location"),
+        Some("/console/apis/https%3A%2F%2Fpay.example%2F?done=created")
+    );
+    let list = get(&w.url("/console/apis"), Some(&cookie)).await.text;
+    for shown in [
+        "Payments",
+        "https://pay.example/",
+        "pay:read",
+        "pay:write",
+        "600 s",
+        "at most 3600 s",
+        "opaque",
+    ] {
+        assert!(list.contains(shown), "{shown}: {list}");
+    }
+    let api = w.cli(&["api", "show", "https://pay.example/"]);
+    assert_eq!(
+        api["scopes"],
+        serde_json::json!(["pay:read", "pay:write"]),
+        "{api}"
+    );
+
+    // Broken rules: said on the form, nothing made.
+    for (bad, says) in [
+        ("identifier=not+a+uri&scope=a", "is not an absolute URI"),
+        (
+            "identifier=https%3A%2F%2Fx%2F&scope=a*",
+            "must not be a pattern",
+        ),
+        (
+            "identifier=https%3A%2F%2Fx%2F&lifetime=ten",
+            "Token lifetime must be a whole number",
+        ),
+        (
+            "identifier=https%3A%2F%2Fx%2F&lifetime=600&max_lifetime=60",
+            "Token lifetime must not exceed Maximum lifetime",
+        ),
+        ("identifier=https%3A%2F%2Fx%2F&algorithm=HS256", "HS256"),
+        ("identifier=https%3A%2F%2Fpay.example%2F", "exists"),
+    ] {
+        let r = post(&create, &cookie, &format!("{bad}&csrf={csrf}")).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert!(r.text.contains(says), "{bad}: {}", r.text);
+    }
+
+    // Scopes edited; a granted scope cannot go while a grant names it.
+    let c = w.client(&["--name", "shop"]);
+    w.grant(&c, "https://pay.example/", "pay:write");
+    let r = post(
+        &page,
+        &cookie,
+        &format!("name=Payments&scope=pay%3Aread&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("is granted to client"), "{}", r.text);
+    let r = post(
+        &page,
+        &cookie,
+        &format!("name=Payments&scope=pay%3Awrite+pay%3Arefund&format=jwt&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let api = w.cli(&["api", "show", "https://pay.example/"]);
+    assert_eq!(
+        api["scopes"],
+        serde_json::json!(["pay:write", "pay:refund"]),
+        "{api}"
+    );
+    assert_eq!(
+        get(&w.url("/console/apis/https%3A%2F%2Fnope%2F"), Some(&cookie))
+            .await
+            .status,
+        404
+    );
+
+    let actors = audit_actors(&w).await;
+    for event in ["api.created", "api.updated"] {
+        assert!(
+            actors
+                .iter()
+                .any(|(e, by, via)| e == event && by.contains("/link-") && via == "console"),
+            "{event}: {actors:?}"
+        );
+    }
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
 /// a second time, a client created and its secret read from the page, the
 /// client disabled and its next token request refused, sign out. With

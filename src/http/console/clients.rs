@@ -177,7 +177,7 @@ fn format_select(selected: &str) -> Markup {
     }
 }
 
-fn error_box(error: Option<&str>) -> Markup {
+pub(super) fn error_box(error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error {
             p.error role="alert" { (e) }
@@ -186,7 +186,7 @@ fn error_box(error: Option<&str>) -> Markup {
 }
 
 /// A number field: empty is none; anything else must be a whole number.
-fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
+pub(super) fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -196,7 +196,7 @@ fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
         .map_err(|_| format!("{label} must be a whole number of seconds"))
 }
 
-fn format_choice(text: &str) -> Result<FormatSetting, String> {
+pub(super) fn format_choice(text: &str) -> Result<FormatSetting, String> {
     match text {
         "" => Ok(FormatSetting(None)),
         other => other.parse(),

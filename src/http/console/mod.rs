@@ -9,6 +9,7 @@
 //! a CSRF token derived from the session, and every response carries a
 //! strict Content-Security-Policy (no inline script or style).
 
+mod apis;
 mod clients;
 mod grants;
 mod page;
@@ -71,6 +72,12 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{BASE}/clients/{{id}}/delete"),
             get(clients::confirm_delete).post(clients::delete),
+        )
+        .route(&format!("{BASE}/apis"), get(apis::list).post(apis::create))
+        .route(&format!("{BASE}/apis/new"), get(apis::new_form))
+        .route(
+            &format!("{BASE}/apis/{{identifier}}"),
+            get(apis::show).post(apis::update),
         )
         .route(&format!("{BASE}/assets/console.css"), get(css))
         .route(&format!("{BASE}/assets/console.js"), get(js))

@@ -35,6 +35,7 @@ pub fn layout(
                     @if let Some(s) = session {
                         nav aria-label="Main" {
                             a href=(base.to("/clients")) { "Clients" }
+                            a href=(base.to("/apis")) { "APIs" }
                         }
                         form.signout method="post" action=(base.to("/signout")) {
                             input type="hidden" name="csrf" value=(s.csrf);
