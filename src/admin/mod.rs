@@ -18,6 +18,7 @@ pub use clients::{
 };
 pub use grants::NewGrant;
 pub use import::{GeneratedSecret, ImportError, Imported};
+pub use keys::MIN_PUBLICATION;
 pub use registration::{Metadata, Registered, REGISTRATION_TOKEN_PREFIX};
 
 use std::str::FromStr;

@@ -526,6 +526,83 @@ async fn console_apis_are_listed_created_and_edited() {
     }
 }
 
+/// The keys page: states and dates; rotating refuses a next key published
+/// moments ago unless told, and then says when resource servers see what.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_keys_rotate_and_say_when_resource_servers_see_them() {
+    let mut w = Writ::new();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let clock = w.start_fixed(now).await;
+    let (_, cookie) = sign_in(&w).await;
+    let page = get(&w.url("/console/keys"), Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    let before = w.published_kids().await;
+    assert_eq!(before.len(), 2, "an active and a next key");
+    for kid in &before {
+        assert!(page.text.contains(kid.as_str()), "{}", page.text);
+    }
+    assert!(
+        page.text.contains(">active<") && page.text.contains(">next<"),
+        "{}",
+        page.text
+    );
+    let csrf = csrf_of(&page.text);
+    let rotate = w.url("/console/keys/rotate");
+    assert_eq!(post(&rotate, &cookie, "").await.status, 403);
+
+    // The next key is brand new: refused, saying how to go on.
+    let r = post(&rotate, &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.text.contains("tick the box to rotate anyway"),
+        "{}",
+        r.text
+    );
+    let r = post(&rotate, &cookie, &format!("algorithm=XX256&csrf={csrf}")).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // Eleven minutes on, it has been published long enough.
+    clock.advance(11 * 60);
+    let r = post(&rotate, &cookie, &format!("algorithm=ES256&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let shown = get(&w.url(r.header("location").unwrap()), Some(&cookie))
+        .await
+        .text;
+    assert!(shown.contains("signs new tokens since"), "{shown}");
+    assert!(
+        shown.contains("Resource servers have seen it in the JWKS since"),
+        "{shown}"
+    );
+    assert!(shown.contains("stays in the JWKS until"), "{shown}");
+    assert!(shown.contains("rotate again no sooner than"), "{shown}");
+    eventually(Duration::from_secs(5), || async {
+        w.published_kids().await.len() == 3
+    })
+    .await;
+    let after = w.published_kids().await;
+    let new_next = after.iter().find(|k| !before.contains(k)).unwrap();
+    assert!(shown.contains(new_next.as_str()), "{shown}");
+
+    // At once again: only with the box ticked, and then it says the risk.
+    let r = post(&rotate, &cookie, &format!("force=on&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let shown = get(&w.url(r.header("location").unwrap()), Some(&cookie))
+        .await
+        .text;
+    assert!(shown.contains("It was published only"), "{shown}");
+
+    let actors = audit_actors(&w).await;
+    assert!(
+        actors
+            .iter()
+            .any(|(e, by, via)| e == "key.rotated" && by.contains("/link-") && via == "console"),
+        "{actors:?}"
+    );
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
 /// a second time, a client created and its secret read from the page, the
 /// client disabled and its next token request refused, sign out. With

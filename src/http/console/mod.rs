@@ -12,6 +12,7 @@
 mod apis;
 mod clients;
 mod grants;
+mod keys;
 mod page;
 
 use axum::body::Bytes;
@@ -79,6 +80,8 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/apis/{{identifier}}"),
             get(apis::show).post(apis::update),
         )
+        .route(&format!("{BASE}/keys"), get(keys::list))
+        .route(&format!("{BASE}/keys/rotate"), post(keys::rotate))
         .route(&format!("{BASE}/assets/console.css"), get(css))
         .route(&format!("{BASE}/assets/console.js"), get(js))
         .route(&format!("{BASE}/{{*rest}}"), get(not_found))

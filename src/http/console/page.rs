@@ -36,6 +36,7 @@ pub fn layout(
                         nav aria-label="Main" {
                             a href=(base.to("/clients")) { "Clients" }
                             a href=(base.to("/apis")) { "APIs" }
+                            a href=(base.to("/keys")) { "Keys" }
                         }
                         form.signout method="post" action=(base.to("/signout")) {
                             input type="hidden" name="csrf" value=(s.csrf);
