@@ -603,6 +603,130 @@ async fn console_keys_rotate_and_say_when_resource_servers_see_them() {
     );
 }
 
+/// The text of the element with `id` in a page, its HTML escapes undone.
+fn element_text(page: &str, id: &str) -> String {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} in {page}"));
+    let start = at + page[at..].find('>').unwrap() + 1;
+    let end = start + page[start..].find("</").unwrap();
+    page[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The try-it panel: a test token issued without the secret, decoded; the
+/// four dialects' curl commands, run here with the secret in
+/// CLIENT_SECRET, get a token for the same API; refusals are said.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_try_it_issues_a_test_token_and_curl_commands_that_work() {
+    let mut w = Writ::new();
+    w.start().await;
+    let c = w.client(&["--name", "billing", "--scope", "orders:read"]);
+    w.api_granted_to(
+        &c,
+        "https://orders.example/",
+        "orders:read orders:write",
+        &[],
+    );
+    let (_, cookie) = sign_in(&w).await;
+    let here = w.url(&format!("/console/clients/{}", c.id));
+    let page = get(&here, Some(&cookie)).await.text;
+    assert!(page.contains("Try it"), "{page}");
+    let csrf = csrf_of(&page);
+    let try_it = format!("{here}/try");
+    let body = "api=https%3A%2F%2Forders.example%2F&scope=orders%3Aread";
+    assert_eq!(post(&try_it, &cookie, body).await.status, 403);
+    let r = post(&try_it, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = element_text(&r.text, "token");
+    transcript::secret(&token);
+    let claims =
+        crate::harness::verify(&token, &w.jwks().await, "https://orders.example/", &w.base);
+    assert_eq!(claims["client_id"], c.id.as_str());
+    assert_eq!(claims["scope"], "orders:read");
+    let shown: serde_json::Value =
+        serde_json::from_str(&element_text(&r.text, "jwt-claims")).unwrap();
+    assert_eq!(shown, claims);
+    let header: serde_json::Value =
+        serde_json::from_str(&element_text(&r.text, "jwt-header")).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert!(r.text.contains("data-expires-at=\""), "{}", r.text);
+    assert!(
+        !r.text.contains(&c.secret),
+        "the console never knows the secret"
+    );
+
+    // Each dialect's command, pasted into a shell with the secret set.
+    for dialect in ["moltin", "commerce-layer", "auth0", "wso2"] {
+        let command = element_text(&r.text, &format!("curl-{dialect}"));
+        assert!(command.contains("$CLIENT_SECRET"), "{command}");
+        let out = crate::harness::blocking(|| {
+            std::process::Command::new("sh")
+                .args(["-c", &command])
+                .env("CLIENT_SECRET", &c.secret)
+                .output()
+                .unwrap()
+        });
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "{dialect}: {command}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        let token = answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{dialect}: {answer}"));
+        transcript::secret(token);
+        let claims =
+            crate::harness::verify(token, &w.jwks().await, "https://orders.example/", &w.base);
+        assert_eq!(claims["scope"], "orders:read", "{dialect}");
+    }
+    assert!(element_text(&r.text, "curl-wso2").contains("-u '"));
+    assert!(
+        element_text(&r.text, "curl-auth0").contains("\"audience\":\"https://orders.example/\"")
+    );
+    assert!(element_text(&r.text, "curl-moltin").contains("/oauth/access_token"));
+
+    // Refusals are said on the client's page, never a 500.
+    let r = post(
+        &try_it,
+        &cookie,
+        &format!("api=https%3A%2F%2Forders.example%2F&scope=admin&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text
+            .contains("No token: its token request would be refused (invalid_scope)"),
+        "{}",
+        r.text
+    );
+    let r = post(
+        &try_it,
+        &cookie,
+        &format!("api=https%3A%2F%2Felsewhere%2F&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("No token:"), "{}", r.text);
+    w.cli(&["client", "disable", &c.id]);
+    let r = post(&try_it, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("the client is disabled"), "{}", r.text);
+
+    let actors = audit_actors(&w).await;
+    assert!(
+        actors.iter().any(|(e, by, via)| e == "token.test_issued"
+            && by.contains("/link-")
+            && via == "console"),
+        "{actors:?}"
+    );
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
 /// a second time, a client created and its secret read from the page, the
 /// client disabled and its next token request refused, sign out. With

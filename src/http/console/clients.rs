@@ -415,6 +415,7 @@ fn client_page(
             }
         }
         (super::grants::section(session, &here, apis, &d.grants))
+        (super::try_it::section(session, &here, &d.grants))
         section aria-labelledby="delete-heading" {
             h2 #delete-heading { "Delete" }
             p { "Deleting the client takes away its secrets and grants; its tokens are refused from then on." }

@@ -14,6 +14,7 @@ mod clients;
 mod grants;
 mod keys;
 mod page;
+mod try_it;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Query, Request, State};
@@ -70,6 +71,7 @@ pub fn router() -> Router<AppState> {
             post(clients::revoke),
         )
         .route(&format!("{BASE}/clients/{{id}}/grants"), post(grants::save))
+        .route(&format!("{BASE}/clients/{{id}}/try"), post(try_it::issue))
         .route(
             &format!("{BASE}/clients/{{id}}/delete"),
             get(clients::confirm_delete).post(clients::delete),
