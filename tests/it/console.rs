@@ -727,6 +727,56 @@ async fn console_try_it_issues_a_test_token_and_curl_commands_that_work() {
     );
 }
 
+/// The live view: tokens per second and refusals per client from the
+/// token endpoint's own answers, and the recent audit events.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_live_view_counts_tokens_and_refusals_per_client() {
+    let mut w = Writ::new();
+    w.start().await;
+    let good = w.client(&["--name", "good"]);
+    let bad = w.client(&["--name", "bad"]);
+    let (_, cookie) = sign_in(&w).await;
+    let page = get(&w.url("/console/live"), Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains("data-refresh=\"/console/live/now\""),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("client.created"),
+        "the audit events: {}",
+        page.text
+    );
+    assert_eq!(get(&w.url("/console/live/now"), None).await.status, 401);
+
+    for _ in 0..6 {
+        assert_eq!(w.token(&good, "").await.status, 200);
+    }
+    let wrong = Creds {
+        id: bad.id.clone(),
+        secret: "writ_sk_wrong".into(),
+    };
+    for _ in 0..3 {
+        assert_eq!(w.token(&wrong, "").await.status, 401);
+    }
+    // Within two samples, both show, each in its own list.
+    let shows_both = |text: &str| {
+        let refused = text.split("Tokens per client").next().unwrap_or_default();
+        refused.contains(&bad.id) && !refused.contains(&good.id) && text.contains(&good.id)
+    };
+    eventually(Duration::from_secs(20), || async {
+        shows_both(&get(&w.url("/console/live/now"), Some(&cookie)).await.text)
+    })
+    .await;
+    let last = get(&w.url("/console/live/now"), Some(&cookie)).await.text;
+    assert!(last.contains("<polyline class=\"issued\""), "{last}");
+    assert!(
+        last.contains("9 issued") || last.contains("6 issued, 3 refused"),
+        "{last}"
+    );
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
 /// a second time, a client created and its secret read from the page, the
 /// client disabled and its next token request refused, sign out. With

@@ -13,6 +13,7 @@ mod apis;
 mod clients;
 mod grants;
 mod keys;
+mod live;
 mod page;
 mod try_it;
 
@@ -82,6 +83,8 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/apis/{{identifier}}"),
             get(apis::show).post(apis::update),
         )
+        .route(&format!("{BASE}/live"), get(live::page))
+        .route(&format!("{BASE}/live/now"), get(live::fragment))
         .route(&format!("{BASE}/keys"), get(keys::list))
         .route(&format!("{BASE}/keys/rotate"), post(keys::rotate))
         .route(&format!("{BASE}/assets/console.css"), get(css))

@@ -37,6 +37,7 @@ pub fn layout(
                             a href=(base.to("/clients")) { "Clients" }
                             a href=(base.to("/apis")) { "APIs" }
                             a href=(base.to("/keys")) { "Keys" }
+                            a href=(base.to("/live")) { "Live" }
                         }
                         form.signout method="post" action=(base.to("/signout")) {
                             input type="hidden" name="csrf" value=(s.csrf);

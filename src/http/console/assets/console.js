@@ -50,3 +50,17 @@ if (countdowns.length) {
   tick();
   setInterval(tick, 1000);
 }
+
+// Live parts: an element with data-refresh="URL" is replaced by what the
+// URL answers, every 5 s while the page is visible.
+for (const part of document.querySelectorAll("[data-refresh]")) {
+  setInterval(async () => {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(part.dataset.refresh, { credentials: "same-origin" });
+      if (response.ok) part.innerHTML = await response.text();
+    } catch {
+      // The server is away for a moment: keep what is shown.
+    }
+  }, 5000);
+}
