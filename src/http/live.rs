@@ -112,9 +112,9 @@ fn busiest(mut all: Vec<(String, u64, u64)>) -> Vec<(String, u64, u64)> {
         return all;
     }
     let mut kept = Vec::with_capacity(2 * TOP);
-    all.sort_unstable_by(|a, b| b.2.cmp(&a.2));
+    all.sort_unstable_by_key(|c| std::cmp::Reverse(c.2));
     kept.extend(all.drain(..TOP).filter(|c| c.2 > 0));
-    all.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+    all.sort_unstable_by_key(|c| std::cmp::Reverse(c.1));
     kept.extend(all.drain(..TOP));
     kept
 }

@@ -105,7 +105,7 @@ fn traffic(samples: &[Sample], now: i64) -> Markup {
         section aria-labelledby="traffic-heading" {
             h2 #traffic-heading { "Token requests" }
             dl.facts {
-                dt { "Last minute" } dd { #rate-issued { (format!("{:.1}", per_second(|s| s.issued))) } " tokens/s issued, " (format!("{:.1}", per_second(|s| s.refused))) " refused/s" }
+                dt { "Last minute" } dd { span #rate-issued { (format!("{:.1}", per_second(|s| s.issued))) } " tokens/s issued, " (format!("{:.1}", per_second(|s| s.refused))) " refused/s" }
                 dt { "Last " (minutes) " minutes" } dd { (issued) " issued, " (refused) " refused" }
             }
             figure.chart {
@@ -118,9 +118,14 @@ fn traffic(samples: &[Sample], now: i64) -> Markup {
                     @for (at, label) in [(now - span as i64, format!("−{minutes} min")), (now - span as i64 / 2, format!("−{} min", minutes / 2.0)), (now, "now".to_owned())] {
                         text.axis x=(x(at)) y=(HEIGHT - 4.0) text-anchor=(if at == now { "end" } else { "start" }) { (label) }
                     }
-                    @if !samples.is_empty() {
+                    @if samples.len() > 1 {
                         polyline.issued points=(line(|s| s.issued)) {}
                         polyline.refused points=(line(|s| s.refused)) {}
+                    }
+                    // A line needs two points: the first sample is a dot.
+                    @if let [s] = samples {
+                        circle.issued cx=(x(s.at)) cy=(y(rate(s.issued))) r="3" {}
+                        circle.refused cx=(x(s.at)) cy=(y(rate(s.refused))) r="3" {}
                     }
                 }
                 figcaption {

@@ -172,6 +172,9 @@ pub struct Session {
     pub label: String,
     pub csrf: String,
     pub base: Base,
+    /// The path asked for, below the base: which part of the console the
+    /// navigation marks as current.
+    pub path: String,
 }
 
 impl Session {
@@ -238,11 +241,18 @@ impl FromRequestParts<AppState> for Session {
             return Err(signed_out());
         };
         let csrf = admin.csrf_token(&id);
+        let path = parts
+            .uri
+            .path()
+            .strip_prefix(BASE)
+            .unwrap_or_default()
+            .to_owned();
         Ok(Self {
             id,
             label: session.label,
             csrf,
             base,
+            path,
         })
     }
 }
