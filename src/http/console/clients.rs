@@ -418,7 +418,7 @@ fn client_page(
         (super::try_it::section(session, &here, &d.grants))
         section aria-labelledby="delete-heading" {
             h2 #delete-heading { "Delete" }
-            p { "Deleting the client takes away its secrets and grants; its tokens are refused from then on." }
+            p { "Deleting the client takes away its secrets and grants; its token requests are refused from then on." }
             a.button.danger href={ (here) "/delete" } { "Delete client…" }
         }
     };
