@@ -131,9 +131,13 @@ pub async fn run(
     every.tick().await;
     loop {
         tokio::select! {
-            _ = every.tick() => live.sample(&registry, clock.now()),
+            _ = every.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        // Visiting every client held takes a while with many: off the
+        // threads that answer requests.
+        let (live, registry, now) = (live.clone(), registry.clone(), clock.now());
+        let _ = tokio::task::spawn_blocking(move || live.sample(&registry, now)).await;
     }
 }
 

@@ -39,7 +39,9 @@ pub async fn fragment(State(state): State<AppState>, session: Session) -> Result
 
 async fn now(state: &AppState, session: &Session) -> Result<Markup, Page> {
     let now = state.clock.now();
-    state.live.watch(&state.registry, now);
+    // The first look visits every client held (see `Live::watch`).
+    let (live, registry) = (state.live.clone(), state.registry.clone());
+    let _ = tokio::task::spawn_blocking(move || live.watch(&registry, now)).await;
     let samples = state.live.samples();
     let events = session.admin(state).audit_events(None, EVENTS).await?;
     Ok(html! {
