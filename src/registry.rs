@@ -60,6 +60,9 @@ pub struct Client {
     /// authentications while this node has held the client.
     issued: AtomicU64,
     failures: AtomicU64,
+    /// The same since the live view last took them (`take_client_windows`).
+    window_issued: AtomicU64,
+    window_failures: AtomicU64,
     /// How it may authenticate.
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`, parsed when it was loaded.
@@ -139,6 +142,8 @@ impl Client {
                 .collect(),
             issued: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            window_issued: AtomicU64::new(0),
+            window_failures: AtomicU64::new(0),
             auth_methods: c.auth_methods,
             keys,
             jwks_uri: c.jwks_uri,
@@ -166,10 +171,12 @@ impl Client {
 
     pub fn count_issued(&self) {
         self.issued.fetch_add(1, Ordering::Relaxed);
+        self.window_issued.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.window_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// May this client introspect and revoke tokens of other clients?
@@ -456,6 +463,23 @@ impl Registry {
                     failures,
                 });
             }
+        }
+    }
+
+    /// Calls `each` with the counts of every client held that has any
+    /// since the last call, and starts them again from zero.
+    pub fn take_client_windows(&self, mut each: impl FnMut(crate::metrics::ClientCounts<'_>)) {
+        for (id, c) in self.clients.iter() {
+            if c.window_issued.load(Ordering::Relaxed) == 0
+                && c.window_failures.load(Ordering::Relaxed) == 0
+            {
+                continue;
+            }
+            each(crate::metrics::ClientCounts {
+                client_id: &id,
+                issued: c.window_issued.swap(0, Ordering::Relaxed),
+                failures: c.window_failures.swap(0, Ordering::Relaxed),
+            });
         }
     }
 

@@ -35,12 +35,37 @@ impl Admin<'_> {
 
     /// All grants, or one client's (which must exist).
     pub async fn grants(&self, client_id: Option<&str>) -> Result<Vec<GrantRecord>, AdminError> {
-        if let Some(id) = client_id {
-            self.store.client(id).await?;
+        match client_id {
+            Some(id) => {
+                self.store.client(id).await?;
+                Ok(self.store.client_grants(id).await?)
+            }
+            None => Ok(self.store.grants().await?),
         }
-        let mut grants = self.store.grants().await?;
-        grants.retain(|g| client_id.is_none_or(|c| c == g.client_id));
-        Ok(grants)
+    }
+
+    /// Grants the client exactly `scope` of the API: a new grant, or the
+    /// existing one's scopes replaced. Returns whether the grant is new.
+    pub async fn set_grant(&self, new: NewGrant, now: i64) -> Result<bool, AdminError> {
+        self.store.client(&new.client_id).await?;
+        let api = self.store.api(&new.api).await?;
+        let scopes = grant_scopes(&new.scope, &api)?;
+        let exists = self
+            .store
+            .client_grants(&new.client_id)
+            .await?
+            .iter()
+            .any(|g| g.api == new.api);
+        if !exists {
+            self.create_grant(new, now).await?;
+            return Ok(true);
+        }
+        self.store
+            .update_grant(&new.client_id, &new.api, &scopes)
+            .await?;
+        self.audit("grant.updated", &format!("{} {}", new.client_id, new.api))
+            .await;
+        Ok(false)
     }
 
     pub async fn delete_grant(&self, client_id: &str, api: &str) -> Result<(), AdminError> {

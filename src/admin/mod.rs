@@ -11,6 +11,7 @@ mod grants;
 mod import;
 mod keys;
 mod registration;
+mod tokens;
 
 pub use apis::{ApiChanges, NewApi};
 pub use clients::{
@@ -18,7 +19,9 @@ pub use clients::{
 };
 pub use grants::NewGrant;
 pub use import::{GeneratedSecret, ImportError, Imported};
+pub use keys::MIN_PUBLICATION;
 pub use registration::{Metadata, Registered, REGISTRATION_TOKEN_PREFIX};
+pub use tokens::{Issuing, TestToken};
 
 use std::str::FromStr;
 

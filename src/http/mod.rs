@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod introspect;
 pub mod limits;
+pub mod live;
 mod register;
 pub mod request_id;
 mod revoke;
@@ -84,6 +85,8 @@ pub struct Shared {
     pub secret_use: mpsc::Sender<(i64, i64)>,
     pub limits: limits::Limits,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The last minutes of token traffic, for the console's live view.
+    pub live: Arc<live::Live>,
 }
 
 /// Where the keys for a client assertion came from.

@@ -77,6 +77,7 @@ async fn answer(
         }
     };
     crate::metrics::request("token", response.status().as_u16(), started);
+    state.live.count(response.status().is_success());
     response
 }
 

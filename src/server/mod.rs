@@ -358,6 +358,7 @@ fn app_state(
         secret_use,
         limits: Limits::new(config.limits.clone(), clock.clone()),
         metrics: crate::metrics::install(),
+        live: Default::default(),
     })
 }
 
@@ -387,6 +388,12 @@ fn spawn_tasks(
         stop.subscribe(),
     ));
     tokio::spawn(tasks::prune_limits(state.clone(), stop.subscribe()));
+    tokio::spawn(crate::http::live::run(
+        state.live.clone(),
+        registry.clone(),
+        clock.clone(),
+        stop.subscribe(),
+    ));
     tokio::spawn(tasks::record_secret_use(store.clone(), used));
     tokio::spawn(tasks::maintain(
         store.clone(),

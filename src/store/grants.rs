@@ -45,6 +45,32 @@ impl Store {
         rows.iter().map(grant_row).collect()
     }
 
+    /// One client's grants, by the primary key's index.
+    pub async fn client_grants(&self, client_id: &str) -> Result<Vec<GrantRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM grants WHERE client_id = $1 ORDER BY api")
+            .bind(client_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    /// Replaces the scopes of an existing grant.
+    pub async fn update_grant(
+        &self,
+        client_id: &str,
+        api: &str,
+        scopes: &[String],
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE grants SET scopes = $1 WHERE client_id = $2 AND api = $3")
+            .bind(join(scopes))
+            .bind(client_id)
+            .bind(api);
+        self.change_one(Change::Client(client_id), q, || {
+            StoreError::NotFound(format!("client '{client_id}' has no grant for '{api}'"))
+        })
+        .await
+    }
+
     pub async fn delete_grant(&self, client_id: &str, api: &str) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM grants WHERE client_id = $1 AND api = $2")
             .bind(client_id)

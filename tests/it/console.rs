@@ -270,19 +270,546 @@ async fn every_change_needs_the_sessions_csrf_token() {
         .any(|(e, _, via)| e == "console.signin_link_created" && via == "cli"));
 }
 
+/// The client's page grants APIs with check boxes through the grant
+/// operations: a grant made, its scopes changed, taken away; bad input is
+/// a page that says what is wrong, never a 500; every change is audited
+/// as the session's.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_grants_per_api_and_deleting_a_client() {
+    let mut w = Writ::new();
+    w.start().await;
+    let c = w.client(&["--name", "billing", "--scope", "read write"]);
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://orders.example/",
+        "--name",
+        "Orders",
+        "--scope",
+        "read write",
+    ]);
+    let (_, cookie) = sign_in(&w).await;
+    let here = w.url(&format!("/console/clients/{}", c.id));
+    let page = get(&here, Some(&cookie)).await;
+    assert!(
+        page.text.contains("Grants per API") && page.text.contains("https://orders.example/"),
+        "{}",
+        page.text
+    );
+    let csrf = csrf_of(&page.text);
+    let grants = format!("{here}/grants");
+    let api = "api=https%3A%2F%2Forders.example%2F";
+
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "no CSRF token: refused");
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let scopes = || async {
+        let g = w.cli(&["grant", "list", "--client", &c.id]);
+        g.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["scopes"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scopes().await, [serde_json::json!(["read"])]);
+    // The client now gets a token for the API with that scope, and no other.
+    let t = w
+        .token(&c, "audience=https://orders.example/&scope=read")
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    w.token(&c, "audience=https://orders.example/&scope=write")
+        .await
+        .assert_error(400, "invalid_scope");
+
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aread=on&scope%3Awrite=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(scopes().await, [serde_json::json!(["read", "write"])]);
+    let shown = get(&here, Some(&cookie)).await.text;
+    assert!(
+        shown.contains("name=\"scope:write\" value=\"on\" checked"),
+        "{shown}"
+    );
+
+    // A scope the API does not define, an unknown API, no API: said, not a 500.
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&granted=on&scope%3Aadmin=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text.contains("defines no scope &#39;admin&#39;")
+            || r.text.contains("defines no scope 'admin'"),
+        "{}",
+        r.text
+    );
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("api=https%3A%2F%2Fnope%2F&granted=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = post(&grants, &cookie, &format!("granted=on&csrf={csrf}")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Choose an API"));
+
+    // Unticked: the grant is gone, and so is the token for that API.
+    let r = post(
+        &grants,
+        &cookie,
+        &format!("{api}&scope%3Aread=on&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(scopes().await.is_empty());
+    eventually(Duration::from_secs(5), || async {
+        w.token(&c, "audience=https://orders.example/").await.status != 200
+    })
+    .await;
+
+    // Deleting asks first; the POST needs the token, then the client is gone.
+    let confirm = get(&format!("{here}/delete"), Some(&cookie)).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text.contains("Delete billing?"), "{}", confirm.text);
+    assert_eq!(
+        post(&format!("{here}/delete"), &cookie, "").await.status,
+        403
+    );
+    let r = post(&format!("{here}/delete"), &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/clients?done=deleted"));
+    assert_eq!(get(&here, Some(&cookie)).await.status, 404);
+    eventually(Duration::from_secs(5), || async {
+        w.token(&c, "").await.status == 401
+    })
+    .await;
+
+    let actors = audit_actors(&w).await;
+    for event in [
+        "grant.created",
+        "grant.updated",
+        "grant.deleted",
+        "client.deleted",
+    ] {
+        assert!(
+            actors.iter().any(|(e, by, via)| e == event
+                && by.starts_with("console:")
+                && by.contains("/link-")
+                && via == "console"),
+            "{event}: {actors:?}"
+        );
+    }
+}
+
+/// The APIs page: listed with identifier, scopes, lifetime and format;
+/// created and its scopes edited through the API operations, whose rules
+/// come back as a message on the form.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_apis_are_listed_created_and_edited() {
+    let mut w = Writ::new();
+    w.start().await;
+    let (_, cookie) = sign_in(&w).await;
+    let list = get(&w.url("/console/apis"), Some(&cookie)).await;
+    assert_eq!(list.status, 200);
+    assert!(list.text.contains("No APIs yet"));
+    let csrf = csrf_of(&get(&w.url("/console/apis/new"), Some(&cookie)).await.text);
+    let create = w.url("/console/apis");
+    let body = "identifier=https%3A%2F%2Fpay.example%2F&name=Payments&scope=pay%3Aread+pay%3Awrite&lifetime=600&max_lifetime=3600&format=opaque&claims=standard&algorithm=ES256";
+    assert_eq!(post(&create, &cookie, body).await.status, 403);
+    let r = post(&create, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = w.url("/console/apis/https%3A%2F%2Fpay.example%2F");
+    assert_eq!(
+        r.header("location"),
+        Some("/console/apis/https%3A%2F%2Fpay.example%2F?done=created")
+    );
+    let list = get(&w.url("/console/apis"), Some(&cookie)).await.text;
+    for shown in [
+        "Payments",
+        "https://pay.example/",
+        "pay:read",
+        "pay:write",
+        "600 s",
+        "at most 3600 s",
+        "opaque",
+    ] {
+        assert!(list.contains(shown), "{shown}: {list}");
+    }
+    let api = w.cli(&["api", "show", "https://pay.example/"]);
+    assert_eq!(
+        api["scopes"],
+        serde_json::json!(["pay:read", "pay:write"]),
+        "{api}"
+    );
+
+    // Broken rules: said on the form, nothing made.
+    for (bad, says) in [
+        ("identifier=not+a+uri&scope=a", "is not an absolute URI"),
+        (
+            "identifier=https%3A%2F%2Fx%2F&scope=a*",
+            "must not be a pattern",
+        ),
+        (
+            "identifier=https%3A%2F%2Fx%2F&lifetime=ten",
+            "Token lifetime must be a whole number",
+        ),
+        (
+            "identifier=https%3A%2F%2Fx%2F&lifetime=600&max_lifetime=60",
+            "Token lifetime must not exceed Maximum lifetime",
+        ),
+        ("identifier=https%3A%2F%2Fx%2F&algorithm=HS256", "HS256"),
+        ("identifier=https%3A%2F%2Fpay.example%2F", "exists"),
+    ] {
+        let r = post(&create, &cookie, &format!("{bad}&csrf={csrf}")).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert!(r.text.contains(says), "{bad}: {}", r.text);
+    }
+
+    // Scopes edited; a granted scope cannot go while a grant names it.
+    let c = w.client(&["--name", "shop"]);
+    w.grant(&c, "https://pay.example/", "pay:write");
+    let r = post(
+        &page,
+        &cookie,
+        &format!("name=Payments&scope=pay%3Aread&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("is granted to client"), "{}", r.text);
+    let r = post(
+        &page,
+        &cookie,
+        &format!("name=Payments&scope=pay%3Awrite+pay%3Arefund&format=jwt&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let api = w.cli(&["api", "show", "https://pay.example/"]);
+    assert_eq!(
+        api["scopes"],
+        serde_json::json!(["pay:write", "pay:refund"]),
+        "{api}"
+    );
+    assert_eq!(
+        get(&w.url("/console/apis/https%3A%2F%2Fnope%2F"), Some(&cookie))
+            .await
+            .status,
+        404
+    );
+
+    let actors = audit_actors(&w).await;
+    for event in ["api.created", "api.updated"] {
+        assert!(
+            actors
+                .iter()
+                .any(|(e, by, via)| e == event && by.contains("/link-") && via == "console"),
+            "{event}: {actors:?}"
+        );
+    }
+}
+
+/// The keys page: states and dates; rotating refuses a next key published
+/// moments ago unless told, and then says when resource servers see what.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_keys_rotate_and_say_when_resource_servers_see_them() {
+    let mut w = Writ::new();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let clock = w.start_fixed(now).await;
+    let (_, cookie) = sign_in(&w).await;
+    let page = get(&w.url("/console/keys"), Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    let before = w.published_kids().await;
+    assert_eq!(before.len(), 2, "an active and a next key");
+    for kid in &before {
+        assert!(page.text.contains(kid.as_str()), "{}", page.text);
+    }
+    assert!(
+        page.text.contains(">active<") && page.text.contains(">next<"),
+        "{}",
+        page.text
+    );
+    let csrf = csrf_of(&page.text);
+    let rotate = w.url("/console/keys/rotate");
+    assert_eq!(post(&rotate, &cookie, "").await.status, 403);
+
+    // The next key is brand new: refused, saying how to go on.
+    let r = post(&rotate, &cookie, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.text.contains("tick the box to rotate anyway"),
+        "{}",
+        r.text
+    );
+    let r = post(&rotate, &cookie, &format!("algorithm=XX256&csrf={csrf}")).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // Eleven minutes on, it has been published long enough.
+    clock.advance(11 * 60);
+    let r = post(&rotate, &cookie, &format!("algorithm=ES256&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let shown = get(&w.url(r.header("location").unwrap()), Some(&cookie))
+        .await
+        .text;
+    assert!(shown.contains("signs new tokens since"), "{shown}");
+    assert!(
+        shown.contains("Resource servers have seen it in the JWKS since"),
+        "{shown}"
+    );
+    assert!(shown.contains("stays in the JWKS until"), "{shown}");
+    assert!(shown.contains("rotate again no sooner than"), "{shown}");
+    eventually(Duration::from_secs(5), || async {
+        w.published_kids().await.len() == 3
+    })
+    .await;
+    let after = w.published_kids().await;
+    let new_next = after.iter().find(|k| !before.contains(k)).unwrap();
+    assert!(shown.contains(new_next.as_str()), "{shown}");
+
+    // At once again: only with the box ticked, and then it says the risk.
+    let r = post(&rotate, &cookie, &format!("force=on&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let shown = get(&w.url(r.header("location").unwrap()), Some(&cookie))
+        .await
+        .text;
+    assert!(shown.contains("It was published only"), "{shown}");
+
+    let actors = audit_actors(&w).await;
+    assert!(
+        actors
+            .iter()
+            .any(|(e, by, via)| e == "key.rotated" && by.contains("/link-") && via == "console"),
+        "{actors:?}"
+    );
+}
+
+/// The text of the element with `id` in a page, its HTML escapes undone.
+fn element_text(page: &str, id: &str) -> String {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} in {page}"));
+    let start = at + page[at..].find('>').unwrap() + 1;
+    let end = start + page[start..].find("</").unwrap();
+    page[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The try-it panel: a test token issued without the secret, decoded; the
+/// four dialects' curl commands, run here with the secret in
+/// CLIENT_SECRET, get a token for the same API; refusals are said.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_try_it_issues_a_test_token_and_curl_commands_that_work() {
+    let mut w = Writ::new();
+    w.start().await;
+    let c = w.client(&["--name", "billing", "--scope", "orders:read"]);
+    w.api_granted_to(
+        &c,
+        "https://orders.example/",
+        "orders:read orders:write",
+        &[],
+    );
+    let (_, cookie) = sign_in(&w).await;
+    let here = w.url(&format!("/console/clients/{}", c.id));
+    let page = get(&here, Some(&cookie)).await.text;
+    assert!(page.contains("Try it"), "{page}");
+    let csrf = csrf_of(&page);
+    let try_it = format!("{here}/try");
+    let body = "api=https%3A%2F%2Forders.example%2F&scope=orders%3Aread";
+    assert_eq!(post(&try_it, &cookie, body).await.status, 403);
+    let r = post(&try_it, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = element_text(&r.text, "token");
+    transcript::secret(&token);
+    let claims =
+        crate::harness::verify(&token, &w.jwks().await, "https://orders.example/", &w.base);
+    assert_eq!(claims["client_id"], c.id.as_str());
+    assert_eq!(claims["scope"], "orders:read");
+    let shown: serde_json::Value =
+        serde_json::from_str(&element_text(&r.text, "jwt-claims")).unwrap();
+    assert_eq!(shown, claims);
+    let header: serde_json::Value =
+        serde_json::from_str(&element_text(&r.text, "jwt-header")).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert!(r.text.contains("data-expires-at=\""), "{}", r.text);
+    assert!(
+        !r.text.contains(&c.secret),
+        "the console never knows the secret"
+    );
+
+    // Each dialect's command, pasted into a shell with the secret set.
+    for dialect in ["moltin", "commerce-layer", "auth0", "wso2"] {
+        let command = element_text(&r.text, &format!("curl-{dialect}"));
+        assert!(command.contains("$CLIENT_SECRET"), "{command}");
+        let out = crate::harness::blocking(|| {
+            std::process::Command::new("sh")
+                .args(["-c", &command])
+                .env("CLIENT_SECRET", &c.secret)
+                .output()
+                .unwrap()
+        });
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "{dialect}: {command}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        let token = answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{dialect}: {answer}"));
+        transcript::secret(token);
+        let claims =
+            crate::harness::verify(token, &w.jwks().await, "https://orders.example/", &w.base);
+        assert_eq!(claims["scope"], "orders:read", "{dialect}");
+    }
+    assert!(element_text(&r.text, "curl-wso2").contains("-u '"));
+    assert!(
+        element_text(&r.text, "curl-auth0").contains("\"audience\":\"https://orders.example/\"")
+    );
+    assert!(element_text(&r.text, "curl-moltin").contains("/oauth/access_token"));
+
+    // Refusals are said on the client's page, never a 500.
+    let r = post(
+        &try_it,
+        &cookie,
+        &format!("api=https%3A%2F%2Forders.example%2F&scope=admin&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text
+            .contains("No token: its token request would be refused (invalid_scope)"),
+        "{}",
+        r.text
+    );
+    let r = post(
+        &try_it,
+        &cookie,
+        &format!("api=https%3A%2F%2Felsewhere%2F&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("No token:"), "{}", r.text);
+    w.cli(&["client", "disable", &c.id]);
+    let r = post(&try_it, &cookie, &format!("{body}&csrf={csrf}")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("the client is disabled"), "{}", r.text);
+
+    let actors = audit_actors(&w).await;
+    assert!(
+        actors.iter().any(|(e, by, via)| e == "token.test_issued"
+            && by.contains("/link-")
+            && via == "console"),
+        "{actors:?}"
+    );
+}
+
+/// The live view: tokens per second and refusals per client from the
+/// token endpoint's own answers, and the recent audit events.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_live_view_counts_tokens_and_refusals_per_client() {
+    let mut w = Writ::new();
+    w.start().await;
+    let good = w.client(&["--name", "good"]);
+    let bad = w.client(&["--name", "bad"]);
+    let (_, cookie) = sign_in(&w).await;
+    let page = get(&w.url("/console/live"), Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains("data-refresh=\"/console/live/now\""),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("client.created"),
+        "the audit events: {}",
+        page.text
+    );
+    assert_eq!(get(&w.url("/console/live/now"), None).await.status, 401);
+
+    for _ in 0..6 {
+        assert_eq!(w.token(&good, "").await.status, 200);
+    }
+    let wrong = Creds {
+        id: bad.id.clone(),
+        secret: "writ_sk_wrong".into(),
+    };
+    for _ in 0..3 {
+        assert_eq!(w.token(&wrong, "").await.status, 401);
+    }
+    // Within two samples, both show, each in its own list.
+    let shows_both = |text: &str| {
+        let refused = text.split("Tokens per client").next().unwrap_or_default();
+        refused.contains(&bad.id) && !refused.contains(&good.id) && text.contains(&good.id)
+    };
+    eventually(Duration::from_secs(20), || async {
+        shows_both(&get(&w.url("/console/live/now"), Some(&cookie)).await.text)
+    })
+    .await;
+    let last = get(&w.url("/console/live/now"), Some(&cookie)).await.text;
+    assert!(
+        last.contains("class=\"issued\" points=") || last.contains("<circle class=\"issued\""),
+        "{last}"
+    );
+    assert!(
+        last.contains("9 issued") || last.contains("6 issued, 3 refused"),
+        "{last}"
+    );
+}
+
 /// Real headless Chromium through chromedriver: sign in, the link refused
-/// a second time, a client created and its secret read from the page, the
-/// client disabled and its next token request refused, sign out. With
-/// WRIT_CONSOLE_SCREENSHOTS=1 the main pages are saved into docs/.
+/// a second time, a client created and its secret read from the page, an
+/// API granted with its check boxes, a test token from the try-it panel
+/// read decoded, the client disabled and its next token request refused,
+/// a key rotated, the APIs and live pages (the live one refreshing itself
+/// with the refusals), sign out. With WRIT_CONSOLE_SCREENSHOTS=1 the main
+/// pages are saved into docs/.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_browser() {
     use fantoccini::{ClientBuilder, Locator};
 
     let mut w = Writ::new();
     w.start().await;
-    for name in ["billing", "inventory-sync"] {
-        w.client(&["--name", name, "--scope", "orders:read orders:write"]);
-    }
+    let billing = w.client(&["--name", "billing", "--scope", "orders:read orders:write"]);
+    let inventory = w.client(&[
+        "--name",
+        "inventory-sync",
+        "--scope",
+        "orders:read orders:write",
+    ]);
+    w.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://orders.example/",
+        "--name",
+        "Orders",
+        "--scope",
+        "orders:read orders:write",
+    ]);
     let driver = Chromedriver::start();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -397,6 +924,87 @@ async fn in_a_browser() {
         .await
         .unwrap();
     shots.take(&b, "console-client").await;
+
+    // Grant the API with its switch and one scope's check box.
+    b.find(Locator::Css("form.grant input[name=granted]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.grant input[name='scope:orders:read']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.grant button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = b.wait().for_element(Locator::Css(".done")).await.unwrap();
+    assert_eq!(done.text().await.unwrap(), "The grant was saved.");
+    // The answer lands on the grants, which are in view.
+    shots.take(&b, "console-grants").await;
+
+    // A test token for it, decoded, its expiry counting down.
+    b.find(Locator::XPath("//button[text()='Get a test token']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let claims = b
+        .wait()
+        .for_element(Locator::Id("jwt-claims"))
+        .await
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_str(&claims.text().await.unwrap()).unwrap();
+    assert_eq!(claims["aud"], "https://orders.example/", "{claims}");
+    assert_eq!(claims["client_id"], id.as_str());
+    assert_eq!(claims["scope"], "orders:read");
+    let token = b
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    transcript::secret(&token);
+    assert_eq!(crate::harness::claims(&token), claims);
+    // The module counts down: "in 59 min 59 s", not the page's "in 3600 s".
+    eventually(Duration::from_secs(5), || async {
+        match b.find(Locator::Css(".countdown")).await {
+            Ok(c) => c.text().await.is_ok_and(|t| t.starts_with("in 59 min")),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let curl = b
+        .find(Locator::Id("curl-wso2"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        curl.contains("$CLIENT_SECRET") && !curl.contains(&creds.secret),
+        "{curl}"
+    );
+    shots.take(&b, "console-try-it").await;
+    b.find(Locator::LinkText("Back to the client's page"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("settings-heading"))
+        .await
+        .unwrap();
     b.find(Locator::XPath("//button[text()='Disable client']"))
         .await
         .unwrap()
@@ -412,6 +1020,109 @@ async fn in_a_browser() {
     w.token(&creds, "")
         .await
         .assert_error(401, "invalid_client");
+
+    // Keys: rotated from the page (the next key is minutes old, so the box
+    // is ticked), which says when resource servers see what.
+    let kids = w.published_kids().await;
+    b.find(Locator::LinkText("Keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("rotate-heading"))
+        .await
+        .unwrap();
+    shots.take(&b, "console-keys").await;
+    b.find(Locator::Css("input[name=force]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::XPath("//button[text()='Rotate keys']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rotated = b
+        .wait()
+        .for_element(Locator::Id("rotated-heading"))
+        .await
+        .unwrap();
+    let story = rotated
+        .find(Locator::XPath(".."))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        kids.iter().any(|k| story.contains(k.as_str())) && story.contains("signs new tokens since"),
+        "{story}"
+    );
+    eventually(Duration::from_secs(5), || async {
+        w.published_kids().await.len() == 3
+    })
+    .await;
+
+    // The APIs page lists the API.
+    b.find(Locator::LinkText("APIs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let table = b.wait().for_element(Locator::Css("table")).await.unwrap();
+    assert!(table
+        .text()
+        .await
+        .unwrap()
+        .contains("https://orders.example/"));
+    shots.take(&b, "console-apis").await;
+
+    // Live: tokens and refusals made while it is open appear by themselves.
+    b.find(Locator::LinkText("Live"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("traffic-heading"))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(w.token(&billing, "").await.status, 200);
+    }
+    // A wrong secret (once: more would meet the back-off, refused
+    // before the client is known).
+    let wrong = Creds {
+        id: inventory.id.clone(),
+        secret: "writ_sk_wrong".into(),
+    };
+    assert_eq!(w.token(&wrong, "").await.status, 401);
+    eventually(Duration::from_secs(30), || async {
+        match b.find(Locator::Css("#live table.bars")).await {
+            Ok(t) => t.text().await.is_ok_and(|t| t.contains(&inventory.id)),
+            Err(_) => false,
+        }
+    })
+    .await;
+    // Three samples make a line worth a picture.
+    eventually(Duration::from_secs(30), || async {
+        match b.find(Locator::Css("polyline.issued")).await {
+            Ok(l) => l
+                .attr("points")
+                .await
+                .is_ok_and(|p| p.is_some_and(|p| p.split(' ').count() >= 3)),
+            Err(_) => false,
+        }
+    })
+    .await;
+    shots.take(&b, "console-live").await;
 
     // On a narrow screen.
     b.set_window_size(390, 844).await.unwrap();

@@ -15,7 +15,7 @@ use super::{Posted, Session};
 use crate::admin::{AdminError, ClientChanges, ClientDetails, FormatSetting, NewClient};
 use crate::http::AppState;
 use crate::oauth::client_credentials::GRANT_TYPE;
-use crate::store::ClientRecord;
+use crate::store::{ApiRecord, ClientRecord};
 use crate::types::TokenFormat;
 
 /// Clients on one page of the list.
@@ -25,6 +25,7 @@ const PAGE_SIZE: u32 = 50;
 pub struct ListQuery {
     q: Option<String>,
     after: Option<String>,
+    done: Option<String>,
 }
 
 pub async fn list(
@@ -52,6 +53,9 @@ pub async fn list(
         div.heading {
             h1 { "Clients" }
             a.button href=(base.to("/clients/new")) { "New client" }
+        }
+        @if query.done.as_deref() == Some("deleted") {
+            p.done role="status" { "The client was deleted." }
         }
         form.search method="get" action=(base.to("/clients")) role="search" {
             label for="q" { "Name starts with" }
@@ -173,7 +177,7 @@ fn format_select(selected: &str) -> Markup {
     }
 }
 
-fn error_box(error: Option<&str>) -> Markup {
+pub(super) fn error_box(error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error {
             p.error role="alert" { (e) }
@@ -182,7 +186,7 @@ fn error_box(error: Option<&str>) -> Markup {
 }
 
 /// A number field: empty is none; anything else must be a whole number.
-fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
+pub(super) fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -192,7 +196,7 @@ fn seconds(text: &str, label: &str) -> Result<Option<u64>, String> {
         .map_err(|_| format!("{label} must be a whole number of seconds"))
 }
 
-fn format_choice(text: &str) -> Result<FormatSetting, String> {
+pub(super) fn format_choice(text: &str) -> Result<FormatSetting, String> {
     match text {
         "" => Ok(FormatSetting(None)),
         other => other.parse(),
@@ -291,6 +295,8 @@ fn done_text(done: Option<&str>) -> Option<&'static str> {
         "enabled" => "Enabled: its token requests are accepted.",
         "disabled" => "Disabled: its token requests are refused until it is enabled.",
         "revoked" => "The secret was revoked.",
+        "granted" => "The grant was saved.",
+        "ungranted" => "The API is not granted to this client.",
         "revoked-last" => {
             "The secret was revoked. The client has no live secret left: it gets no token until a new one is made."
         }
@@ -304,11 +310,14 @@ pub async fn show(
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Page, Page> {
-    let d = session.admin(&state).client(&id).await?;
+    let admin = session.admin(&state);
+    let d = admin.client(&id).await?;
+    let apis = admin.apis().await?;
     Ok(client_page(
         &state,
         &session,
         &d,
+        &apis,
         done_text(done.done.as_deref()),
         None,
         StatusCode::OK,
@@ -319,6 +328,7 @@ fn client_page(
     state: &AppState,
     session: &Session,
     d: &ClientDetails,
+    apis: &[ApiRecord],
     done: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
@@ -404,6 +414,13 @@ fn client_page(
                 }
             }
         }
+        (super::grants::section(session, &here, apis, &d.grants))
+        (super::try_it::section(session, &here, &d.grants))
+        section aria-labelledby="delete-heading" {
+            h2 #delete-heading { "Delete" }
+            p { "Deleting the client takes away its secrets and grants; its token requests are refused from then on." }
+            a.button.danger href={ (here) "/delete" } { "Delete client…" }
+        }
     };
     Page::new(status, layout(&c.name, Some(session), base, html! {}, main))
 }
@@ -456,12 +473,23 @@ pub async fn update(
 }
 
 /// The client's page again, with what was wrong (a 422).
-async fn refused(state: &AppState, session: &Session, id: &str, message: String) -> Page {
-    match session.admin(state).client(id).await {
+pub(super) async fn refused(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    message: String,
+) -> Page {
+    let admin = session.admin(state);
+    let apis = match admin.apis().await {
+        Ok(apis) => apis,
+        Err(e) => return e.into(),
+    };
+    match admin.client(id).await {
         Ok(d) => client_page(
             state,
             session,
             &d,
+            &apis,
             None,
             Some(&message),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -470,7 +498,7 @@ async fn refused(state: &AppState, session: &Session, id: &str, message: String)
     }
 }
 
-fn client_path(session: &Session, id: &str) -> String {
+pub(super) fn client_path(session: &Session, id: &str) -> String {
     let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     session.base.to(&format!("/clients/{id}"))
 }
@@ -558,4 +586,45 @@ pub async fn revoke(
         .await?;
     let done = if left == 0 { "revoked-last" } else { "revoked" };
     Ok(Redirect::to(&format!("{}?done={done}", client_path(&session, &id))).into_response())
+}
+
+/// Asks before deleting: a page with the one button that does it.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Page, Page> {
+    let d = session.admin(&state).client(&id).await?;
+    let c = &d.client;
+    let here = client_path(&session, &id);
+    let main = html! {
+        p.crumbs { a href=(session.base.to("/clients")) { "Clients" } " / " a href=(here) { (c.name) } }
+        h1 { "Delete " (c.name) "?" }
+        p { "The client " code { (c.id) } " loses its secrets and grants, and every token request it makes is refused. This cannot be undone." }
+        form.inline method="post" action={ (here) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button.danger type="submit" { "Delete the client" }
+        }
+        " "
+        a href=(here) { "Keep it" }
+    };
+    Ok(Page::new(
+        StatusCode::OK,
+        layout(
+            "Delete client",
+            Some(&session),
+            &session.base,
+            html! {},
+            main,
+        ),
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted<Nothing>,
+) -> Result<Response, Page> {
+    session.admin(&state).delete_client(&id).await?;
+    Ok(Redirect::to(&format!("{}?done=deleted", session.base.to("/clients"))).into_response())
 }

@@ -9,8 +9,13 @@
 //! a CSRF token derived from the session, and every response carries a
 //! strict Content-Security-Policy (no inline script or style).
 
+mod apis;
 mod clients;
+mod grants;
+mod keys;
+mod live;
 mod page;
+mod try_it;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Query, Request, State};
@@ -66,6 +71,22 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/clients/{{id}}/secrets/{{secret_id}}/revoke"),
             post(clients::revoke),
         )
+        .route(&format!("{BASE}/clients/{{id}}/grants"), post(grants::save))
+        .route(&format!("{BASE}/clients/{{id}}/try"), post(try_it::issue))
+        .route(
+            &format!("{BASE}/clients/{{id}}/delete"),
+            get(clients::confirm_delete).post(clients::delete),
+        )
+        .route(&format!("{BASE}/apis"), get(apis::list).post(apis::create))
+        .route(&format!("{BASE}/apis/new"), get(apis::new_form))
+        .route(
+            &format!("{BASE}/apis/{{identifier}}"),
+            get(apis::show).post(apis::update),
+        )
+        .route(&format!("{BASE}/live"), get(live::page))
+        .route(&format!("{BASE}/live/now"), get(live::fragment))
+        .route(&format!("{BASE}/keys"), get(keys::list))
+        .route(&format!("{BASE}/keys/rotate"), post(keys::rotate))
         .route(&format!("{BASE}/assets/console.css"), get(css))
         .route(&format!("{BASE}/assets/console.js"), get(js))
         .route(&format!("{BASE}/{{*rest}}"), get(not_found))
@@ -151,6 +172,9 @@ pub struct Session {
     pub label: String,
     pub csrf: String,
     pub base: Base,
+    /// The path asked for, below the base: which part of the console the
+    /// navigation marks as current.
+    pub path: String,
 }
 
 impl Session {
@@ -217,11 +241,18 @@ impl FromRequestParts<AppState> for Session {
             return Err(signed_out());
         };
         let csrf = admin.csrf_token(&id);
+        let path = parts
+            .uri
+            .path()
+            .strip_prefix(BASE)
+            .unwrap_or_default()
+            .to_owned();
         Ok(Self {
             id,
             label: session.label,
             csrf,
             base,
+            path,
         })
     }
 }

@@ -8,6 +8,14 @@ use maud::{html, Markup, DOCTYPE};
 use super::{Base, Session};
 use crate::admin::Field;
 
+/// The parts of the console, in the navigation.
+const SECTIONS: [(&str, &str); 4] = [
+    ("/clients", "Clients"),
+    ("/apis", "APIs"),
+    ("/keys", "Keys"),
+    ("/live", "Live"),
+];
+
 /// A whole page: the head with the embedded stylesheet and script, the
 /// header (with sign-out when signed in), and `main`.
 pub fn layout(
@@ -34,7 +42,10 @@ pub fn layout(
                     a.brand href=(base.to("/clients")) { "Writ console" }
                     @if let Some(s) = session {
                         nav aria-label="Main" {
-                            a href=(base.to("/clients")) { "Clients" }
+                            @for (path, text) in SECTIONS {
+                                @let current = s.path == path || s.path.starts_with(&format!("{path}/"));
+                                a href=(base.to(path)) aria-current=[current.then_some("page")] { (text) }
+                            }
                         }
                         form.signout method="post" action=(base.to("/signout")) {
                             input type="hidden" name="csrf" value=(s.csrf);
