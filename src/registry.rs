@@ -22,8 +22,8 @@ use arc_swap::{ArcSwap, Guard};
 
 use crate::keys::{hashes_equal, ClientKeys, MasterKey, SigningKey};
 use crate::store::{
-    ApiRecord, Change, ClientEntry, KeyRecord, KeyState, Snapshot as Rows, Store, StoreError,
-    TrustRuleRecord,
+    ApiRecord, Change, ClientEntry, Grouped, KeyRecord, KeyState, Snapshot as Rows, Store,
+    StoreError, TrustRuleRecord,
 };
 use crate::types::{Algorithm, AuthMethod, TokenFormat};
 
@@ -31,6 +31,8 @@ use crate::types::{Algorithm, AuthMethod, TokenFormat};
 /// log says one was created), at most this many.
 const UNKNOWN_FOR: Duration = Duration::from_secs(60);
 const UNKNOWN_CAPACITY: u64 = 100_000;
+/// Groups of ids asked of the store at once, whether they are registered.
+const REGISTERED_READERS: usize = 2;
 /// Changes read from the log at a time.
 const CHANGE_BATCH: i64 = 10_000;
 
@@ -350,6 +352,8 @@ pub struct Registry {
     snapshot: ArcSwap<Snapshot>,
     clients: moka::future::Cache<String, Arc<Client>>,
     unknown: moka::sync::Cache<String, ()>,
+    /// Whether ids are registered clients, asked of the store in groups.
+    registered: Grouped<String, bool>,
     store: Store,
     master: Arc<MasterKey>,
     /// The newest revision whose changes this node has applied.
@@ -387,6 +391,13 @@ impl Registry {
                 .max_capacity(UNKNOWN_CAPACITY)
                 .time_to_live(UNKNOWN_FOR)
                 .build(),
+            registered: {
+                let store = store.clone();
+                Grouped::spawn(REGISTERED_READERS, 200, move |ids: Vec<String>| {
+                    let store = store.clone();
+                    async move { store.known_clients(&ids).await }
+                })
+            },
             store,
             master,
             applied: AtomicI64::new(applied),
@@ -420,7 +431,15 @@ impl Registry {
             .clients
             .try_get_with_by_ref(id, async {
                 store_read_counter();
-                match store.client_entry(id).await {
+                // Is it registered? Asked together with the other misses
+                // of the moment: a flood of unknown ids costs the store a
+                // query per round trip, not one each.
+                match self.registered.submit(id.to_owned()).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(Load::Unknown),
+                    Err(e) => return Err(Load::Store(e)),
+                }
+                match store.registered_client_entry(id).await {
                     Ok(Some(entry)) => Ok(Arc::new(Client::from_entry(entry))),
                     Ok(None) => Err(Load::Unknown),
                     Err(e) => Err(Load::Store(Arc::new(e))),

@@ -38,7 +38,7 @@ use crate::oauth::request::{BodyFormat, Params, MAX_BODY_BYTES};
 use crate::oauth::spiffe;
 use crate::oauth::{ErrorCode, OAuthError, Refusal};
 use crate::registry::{Client, Registry, Snapshot};
-use crate::store::{GroupCommit, Replay, Store, StoreError};
+use crate::store::{Grouped, Replay, Store, StoreError};
 use crate::token::{TokenInfo, Tokens};
 use limits::Budget;
 
@@ -77,7 +77,7 @@ pub struct Shared {
     /// For the readiness check; tokens reach the store through `tokens`.
     pub store: Store,
     /// The `jti`s of accepted client assertions, recorded in groups.
-    pub replays: GroupCommit<Replay, bool>,
+    pub replays: Grouped<Replay, bool>,
     /// For the admin API's operations (new secrets, keys).
     pub master: Arc<MasterKey>,
     pub tokens: Tokens,

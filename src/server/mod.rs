@@ -22,7 +22,7 @@ use crate::keys::{MasterKey, MasterKeyError};
 use crate::oauth::assertion::Audience;
 use crate::oauth::client_credentials::GrantPolicy;
 use crate::registry::{Registry, RegistryError};
-use crate::store::{Backend, GroupCommit, Location, Replay, Store, StoreError};
+use crate::store::{Backend, Grouped, Location, Replay, Store, StoreError};
 use crate::token::opaque::TokenWriter;
 use crate::token::Tokens;
 use crate::types::Algorithm;
@@ -325,7 +325,7 @@ fn app_state(
     let writer = TokenWriter::spawn(store.clone(), writers, config.opaque_max_batch);
     let replays = {
         let store = store.clone();
-        GroupCommit::spawn(
+        Grouped::spawn(
             writers,
             config.opaque_max_batch,
             move |uses: Vec<Replay>| {

@@ -1,7 +1,10 @@
-//! Group commit: requests queue their rows; a writer takes whatever queued
-//! while the previous batch was committing, writes it in one transaction,
-//! and only then answers each request. Every row is durable before its
-//! request is answered, and under load one commit serves many requests.
+//! Requests grouped into one statement or transaction: requests queue their
+//! rows; a task takes whatever queued while the previous group was in the
+//! database, handles it at once, and only then answers each request. For
+//! writes this is group commit (every row is durable before its request is
+//! answered, and under load one commit serves many requests); for reads,
+//! one query answers many requests, so a flood of them costs the database
+//! a query per round trip rather than one each.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,12 +15,12 @@ use super::StoreError;
 
 type Reply<R> = oneshot::Sender<Result<R, Arc<StoreError>>>;
 
-/// A queue of `T` written in batches, each answered with its `R`.
-pub struct GroupCommit<T, R> {
+/// A queue of `T` handled in groups, each answered with its `R`.
+pub struct Grouped<T, R> {
     queue: mpsc::Sender<(T, Reply<R>)>,
 }
 
-impl<T, R> Clone for GroupCommit<T, R> {
+impl<T, R> Clone for Grouped<T, R> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
@@ -25,21 +28,21 @@ impl<T, R> Clone for GroupCommit<T, R> {
     }
 }
 
-impl<T: Send + 'static, R: Clone + Send + 'static> GroupCommit<T, R> {
-    /// `writers` batches in flight at once (SQLite has one writer at a
-    /// time; PostgreSQL commits in parallel). `write` commits a batch and
+impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
+    /// `tasks` groups in the database at once (SQLite has one writer at a
+    /// time; PostgreSQL commits in parallel). `handle` takes a group and
     /// returns one answer a row, in order. `max_batch = 1` gives one
     /// transaction a row (for comparison).
-    pub fn spawn<F, Fut>(writers: usize, max_batch: usize, write: F) -> Self
+    pub fn spawn<F, Fut>(tasks: usize, max_batch: usize, handle: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
     {
         let (queue, rx) = mpsc::channel::<(T, Reply<R>)>(16 * 1024);
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..writers.max(1) {
+        for _ in 0..tasks.max(1) {
             let rx = rx.clone();
-            let write = write.clone();
+            let handle = handle.clone();
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(max_batch);
                 loop {
@@ -51,7 +54,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> GroupCommit<T, R> {
                     }
                     let (rows, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
                     let count = rows.len();
-                    match write(rows).await {
+                    match handle(rows).await {
                         Ok(answers) if answers.len() == count => {
                             for (reply, answer) in replies.into_iter().zip(answers) {
                                 let _ = reply.send(Ok(answer));
@@ -73,7 +76,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> GroupCommit<T, R> {
         Self { queue }
     }
 
-    /// Returns once the row is committed, with its answer.
+    /// Returns once the row's group was handled, with its answer.
     pub async fn submit(&self, row: T) -> Result<R, Arc<StoreError>> {
         let (tx, rx) = oneshot::channel();
         let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));

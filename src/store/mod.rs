@@ -33,7 +33,7 @@ pub use changes::{Change, ChangeRecord};
 pub use clients::{ClientRecord, SecretRecord};
 pub use console::{ConsoleSession, SigninLink};
 pub use grants::GrantRecord;
-pub use group::GroupCommit;
+pub use group::Grouped;
 pub use keys::{KeyRecord, KeyState};
 pub use snapshot::{ClientEntry, Snapshot};
 pub use tokens::TokenRecord;

@@ -62,6 +62,15 @@ impl Store {
         if known.is_none() {
             return Ok(None);
         }
+        self.registered_client_entry(id).await
+    }
+
+    /// `client_entry` for an id already found registered (`known_clients`):
+    /// `None` if it was deleted since.
+    pub async fn registered_client_entry(
+        &self,
+        id: &str,
+    ) -> Result<Option<ClientEntry>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query("SELECT * FROM clients WHERE id = $1")
             .bind(id)
@@ -100,6 +109,24 @@ impl Store {
             grants,
             trust,
         }))
+    }
+
+    /// Which of these ids are registered clients: one statement for them
+    /// all (an answer each, in order).
+    pub async fn known_clients(&self, ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut known = std::collections::HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let sql = format!(
+                "SELECT id FROM clients WHERE id IN {}",
+                self.placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            known.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
     /// Whether any client is registered (the start-up hint).

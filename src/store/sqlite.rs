@@ -16,6 +16,10 @@ pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
     AnyPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // An embedded database has no connection to go stale; the ping
+        // before every acquire is a round trip to the connection's thread,
+        // as much as the lookup of a client id itself.
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(

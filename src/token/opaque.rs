@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 
 use crate::keys::{b64url, random_bytes};
-use crate::store::{GroupCommit, Store, StoreError, TokenRecord};
+use crate::store::{Grouped, Store, StoreError, TokenRecord};
 
 /// Prefix of every opaque token, so secret scanners can spot a leaked one and
 /// the reader can tell it from a JWT without a lookup.
@@ -48,16 +48,16 @@ pub fn selector(token: &str) -> Option<[u8; SELECTOR]> {
     Some(selector)
 }
 
-/// Queues tokens for the database (group commit, `store::GroupCommit`):
+/// Queues tokens for the database (group commit, `store::Grouped`):
 /// every token is durable before its response is sent, and under load one
 /// commit serves many requests.
 #[derive(Clone)]
-pub struct TokenWriter(GroupCommit<TokenRecord, ()>);
+pub struct TokenWriter(Grouped<TokenRecord, ()>);
 
 impl TokenWriter {
     /// `max_batch = 1` gives one transaction per token (for comparison).
     pub fn spawn(store: Store, writers: usize, max_batch: usize) -> Self {
-        Self(GroupCommit::spawn(writers, max_batch, move |records| {
+        Self(Grouped::spawn(writers, max_batch, move |records| {
             let store = store.clone();
             async move {
                 store.insert_tokens(&records).await?;

@@ -82,6 +82,16 @@ async fn contract(store: Store) {
         store.set_client_enabled("nope", true).await,
         Err(StoreError::NotFound(_))
     ));
+    // Which ids are registered, asked together: an answer each, in order,
+    // repeats included, past one statement's worth of ids.
+    let mut ids: Vec<String> = (0..450).map(|n| format!("unknown-{n}")).collect();
+    ids.insert(7, "c1".into());
+    ids.push("c1".into());
+    let known = store.known_clients(&ids).await.unwrap();
+    assert_eq!(known.len(), ids.len());
+    let found: Vec<usize> = (0..ids.len()).filter(|&i| known[i]).collect();
+    assert_eq!(found, [7, ids.len() - 1]);
+    assert_eq!(store.known_clients(&[]).await.unwrap(), Vec::<bool>::new());
 
     // Secrets: rotation with overlap keeps the old one until then.
     store
