@@ -352,6 +352,51 @@ def record(name, kind, c, r, cpu, peak, expect, rows):
         raise SystemExit(f"{name}: {errors} unexpected responses")
 
 
+def openssl_speed():
+    """Microseconds per signature and per verification on the server's core,
+    measured in this run by `openssl speed`: the cryptography in the floor."""
+    out = run(["taskset", "-c", SERVER_CPU, "openssl", "speed", "-seconds", "3",
+               "ecdsap256", "ed25519", "rsa2048"])
+    names = {"ecdsa (nistp256)": "ES256", "EdDSA (Ed25519)": "EdDSA", "rsa 2048 bits": "RS256"}
+    speed = {}
+    for line in out.splitlines():
+        for label, alg in names.items():
+            if label in line:
+                sign, verify = (float(x) for x in line.split()[-2:])
+                speed[alg] = {"sign": 1e6 / sign, "verify": 1e6 / verify}
+    missing = set(names.values()) - set(speed)
+    if missing:
+        raise SystemExit(f"openssl speed printed nothing for {missing}:\n{out}")
+    return speed
+
+
+def crypto_of(name):
+    """The signatures a scenario cannot avoid: (operation, algorithm) pairs.
+    A JWT is signed once; an assertion is verified once (its algorithm is
+    the row's first); the token it buys is ES256."""
+    if not name.startswith("Writ") or "401" in name or "opaque" in name:
+        return []
+    for alg in ("EdDSA", "RS256", "ES256"):
+        if "private_key_jwt " + alg in name or "federated " + alg in name:
+            return [("verify", alg), ("sign", "ES256")]
+    for alg in ("EdDSA", "RS256", "ES256"):
+        if alg in name:
+            return [("sign", alg)]
+    return []
+
+
+def floors(rows, speed):
+    """Each Writ row's floor: the ceiling's server CPU per request at the same
+    concurrency plus its unavoidable cryptography; and how far above it."""
+    for r in rows:
+        ceiling = next((c["cpu_us"] for c in rows
+                        if c["kind"] == "ceiling" and c["c"] == r["c"]), None)
+        if ceiling is None or not r["name"].startswith("Writ"):
+            continue
+        r["floor_us"] = ceiling + sum(speed[alg][op] for op, alg in crypto_of(r["name"]))
+        r["above_us"] = r["cpu_us"] - r["floor_us"]
+
+
 def startup_and_idle(database, creds, config):
     """Process start to first token served, on an existing database; idle RSS."""
     auth = basic(creds["jwt"]["client_id"], creds["jwt"]["client_secret"])
@@ -461,12 +506,12 @@ def svg_chart(rows, path):
         f.write("\n".join(out) + "\n")
 
 
-def report(rows, info, startup_ms, idle_mib):
+def report(rows, info, startup_ms, idle_mib, speed):
     def ref(name, c):
         return next((r["rps"] for r in rows if r["name"] == name and r["c"] == c), None)
     lines = [
-        "| scenario | c | tokens/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | peak RSS MiB | errors | × ceiling | × node-oidc-provider |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | c | tokens/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | floor µs | µs above floor | peak RSS MiB | errors | × ceiling | × node-oidc-provider |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ceiling = ref("ceiling (axum, fixed JSON)", r["c"])
@@ -475,11 +520,15 @@ def report(rows, info, startup_ms, idle_mib):
         peer = ref(peer_name, r["c"])
         lines.append(
             f"| {r['name']} | {r['c']} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-            f"{r['p999']:.2f} | {r['cpu_us']:.1f} | {r['rss_mib']:.1f} | {r['errors']} | "
+            f"{r['p999']:.2f} | {r['cpu_us']:.1f} | "
+            + (f"{r['floor_us']:.1f} | {r['above_us']:+.1f} | " if "floor_us" in r else "– | – | ")
+            + f"{r['rss_mib']:.1f} | {r['errors']} | "
             f"{r['rps'] / ceiling:.2f} | "
             + (f"{r['rps'] / peer:.1f}" if peer and not r["name"].startswith(("node", "ceiling")) else "–")
             + " |")
     table = "\n".join(lines)
+    crypto = "; ".join(f"{alg} sign {v['sign']:.1f} µs, verify {v['verify']:.1f} µs"
+                       for alg, v in speed.items())
     assertion_ratios = "; ".join(
         f"{r['name'].removeprefix('Writ ').removesuffix(' (ES256)')} c={r['c']} "
         f"**{r['rps'] / ref('Writ JWT ES256', r['c']):.2f}×**"
@@ -506,6 +555,13 @@ client-secret rate (`Writ JWT ES256`, HTTP Basic) at the same concurrency;
 each request carries a fresh assertion signed ahead of the run, so the
 server verifies one signature and records one `jti` before it signs the
 token: {assertion_ratios}.
+
+The floor of a row is what no token endpoint here can go below: the
+ceiling's server CPU per request at the same concurrency, plus the
+signatures the row cannot avoid (one to sign a JWT; for an assertion, one
+verification as well), timed by `openssl speed` on the server's core in
+this run: {crypto}. Opaque tokens, introspection and the 401 have no
+signature: their floor is the ceiling's.
 
 Start-up, process start to first token served on an existing SQLite
 database: **{startup_ms:.0f} ms** (median of 5). Idle RSS after start:
@@ -546,6 +602,11 @@ def main():
                 lambda: Server("ceiling", [CEILING, f"127.0.0.1:{PORT}"]),
                 "/oauth/token", "grant_type=client_credentials", "application/x-www-form-urlencoded",
                 basic("bench", "secret"), 200, lua, rows)
+
+        log("openssl speed")
+        speed = openssl_speed()
+        log("  " + ", ".join(f"{a}: sign {v['sign']:.1f} µs, verify {v['verify']:.1f} µs"
+                             for a, v in speed.items()))
 
         log("node-oidc-provider")
         # ES modules resolve imports from the script's folder: run it beside node_modules.
@@ -589,13 +650,15 @@ def main():
             measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
 
         log("start-up and idle memory")
+        floors(rows, speed)
         if ONLY:
             for r in rows:
-                log(f"{r['name']:40} c={r['c']:<3} {r['rps']:>9.0f}/s  {r['cpu_us']:.1f} µs/req")
+                log(f"{r['name']:40} c={r['c']:<3} {r['rps']:>9.0f}/s  {r['cpu_us']:.1f} µs/req"
+                    + (f"  floor {r['floor_us']:.1f}, above {r['above_us']:+.1f}" if "floor_us" in r else ""))
             return
         startup_ms, idle_mib = startup_and_idle(sqlite, creds, config)
         svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
-        report(rows, versions(), startup_ms, idle_mib)
+        report(rows, versions(), startup_ms, idle_mib, speed)
     finally:
         try:
             pg_database(pg_name, drop=True)
