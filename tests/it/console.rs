@@ -789,6 +789,16 @@ async fn console_live_view_counts_tokens_and_refusals_per_client() {
 /// pages are saved into docs/.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_browser() {
+    browse(Browser::Chromium).await;
+}
+
+/// The same in headless Firefox (Debian's firefox-esr) through geckodriver.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_firefox() {
+    browse(Browser::Firefox).await;
+}
+
+async fn browse(browser: Browser) {
     use fantoccini::{ClientBuilder, Locator};
 
     let mut w = Writ::new();
@@ -810,22 +820,15 @@ async fn in_a_browser() {
         "--scope",
         "orders:read orders:write",
     ]);
-    let driver = Chromedriver::start();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,900"],
-        }),
-    );
+    let driver = Driver::start(browser);
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let b = ClientBuilder::new(connector)
-        .capabilities(caps)
+        .capabilities(browser.capabilities())
         .connect(&driver.url)
         .await
-        .expect("chromedriver answers");
-    let shots = Screenshots::new();
+        .unwrap_or_else(|e| panic!("{browser:?}'s WebDriver answers: {e}"));
+    // The screenshots in docs/ are Chromium's.
+    let shots = Screenshots::new(browser == Browser::Chromium);
 
     // Signing in lands on the clients page.
     let link = signin_link(&w);
@@ -1166,41 +1169,98 @@ async fn in_a_browser() {
     );
 }
 
-fn chromium() -> &'static str {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .expect("Chromium is installed (Debian's chromium; .ci/run installs it)")
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Browser {
+    Chromium,
+    Firefox,
 }
 
-/// chromedriver on a free local port, stopped when dropped.
-struct Chromedriver {
+impl Browser {
+    fn binary(self) -> &'static str {
+        let (candidates, what): (&[&str], _) = match self {
+            Browser::Chromium => (
+                &[
+                    "/usr/bin/chromium",
+                    "/usr/bin/chromium-browser",
+                    "/usr/bin/google-chrome",
+                ],
+                "Chromium is installed (Debian's chromium; .ci/run installs it)",
+            ),
+            Browser::Firefox => (
+                &["/usr/bin/firefox-esr", "/usr/bin/firefox"],
+                "Firefox is installed (Debian's firefox-esr; .ci/run installs it)",
+            ),
+        };
+        candidates
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect(what)
+    }
+
+    fn capabilities(self) -> serde_json::Map<String, serde_json::Value> {
+        let (key, options) = match self {
+            Browser::Chromium => (
+                "goog:chromeOptions",
+                serde_json::json!({
+                    "binary": self.binary(),
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--window-size=1280,900"],
+                }),
+            ),
+            Browser::Firefox => (
+                "moz:firefoxOptions",
+                serde_json::json!({
+                    "binary": self.binary(),
+                    "args": ["-headless", "--width=1280", "--height=900"],
+                }),
+            ),
+        };
+        serde_json::Map::from_iter([(key.to_owned(), options)])
+    }
+}
+
+/// The browser's WebDriver server (chromedriver, geckodriver) on a free
+/// local port, stopped when dropped.
+struct Driver {
     child: std::process::Child,
     url: String,
 }
 
-impl Chromedriver {
-    fn start() -> Self {
+impl Driver {
+    fn start(browser: Browser) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
+        let (program, args, what) = match browser {
+            Browser::Chromium => (
+                "chromedriver",
+                vec![format!("--port={port}")],
+                "chromedriver is installed (Debian's chromium-driver; .ci/run installs it)",
+            ),
+            Browser::Firefox => (
+                "geckodriver",
+                vec![
+                    "--host".into(),
+                    "127.0.0.1".into(),
+                    "--port".into(),
+                    port.to_string(),
+                ],
+                "geckodriver is installed (cargo install geckodriver; .ci/run installs it)",
+            ),
+        };
+        let child = std::process::Command::new(program)
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("chromedriver is installed (Debian's chromium-driver; .ci/run installs it)");
+            .expect(what);
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
+                "{program} did not start"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -1211,7 +1271,7 @@ impl Chromedriver {
     }
 }
 
-impl Drop for Chromedriver {
+impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -1223,8 +1283,8 @@ impl Drop for Chromedriver {
 struct Screenshots(Option<std::path::PathBuf>);
 
 impl Screenshots {
-    fn new() -> Self {
-        let wanted = std::env::var_os("WRIT_CONSOLE_SCREENSHOTS").is_some();
+    fn new(saved: bool) -> Self {
+        let wanted = saved && std::env::var_os("WRIT_CONSOLE_SCREENSHOTS").is_some();
         Self(wanted.then(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")))
     }
 
