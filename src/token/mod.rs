@@ -8,7 +8,7 @@ pub mod opaque;
 pub use crate::types::TokenFormat;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::keys::{b64url, hashes_equal, KeyError, SecretHasher};
 use crate::registry::{Client, Snapshot};
@@ -49,12 +49,40 @@ pub enum IssueError {
     Store(#[from] Arc<StoreError>),
 }
 
+/// How long what the store said of a presented token is reused. A
+/// resource server that introspects on every API call (RFC 7662 §4 expects
+/// it to, with opaque tokens) then costs the store a read per token per
+/// second, not one per call. A revocation through this node forgets the
+/// token at once; one made elsewhere (another node, the CLI) is seen within
+/// this time.
+pub const RECENT_FOR: Duration = Duration::from_secs(1);
+/// At most this many tokens remembered: the ones presented in the last
+/// `RECENT_FOR`, so a bound on memory and no more.
+const RECENT_CAPACITY: u64 = 100_000;
+
+fn recent<K, V>() -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(RECENT_CAPACITY)
+        .time_to_live(RECENT_FOR)
+        .build()
+}
+
 /// Issues, reads and revokes access tokens under one issuer identifier.
 pub struct Tokens {
     issuer: Arc<str>,
     hasher: SecretHasher,
     store: Store,
     writer: TokenWriter,
+    /// Opaque tokens' records read in the last `RECENT_FOR`, by selector.
+    /// Only records found: an unknown selector is asked of the store each
+    /// time, so a token issued on another node is never missed.
+    recent_opaque: moka::sync::Cache<[u8; 16], Arc<TokenRecord>>,
+    /// Whether a JWT's `jti` was revoked, as read in the last `RECENT_FOR`.
+    recent_jti: moka::sync::Cache<String, bool>,
 }
 
 impl Tokens {
@@ -65,7 +93,35 @@ impl Tokens {
             hasher,
             store,
             writer,
+            recent_opaque: recent(),
+            recent_jti: recent(),
         }
+    }
+
+    /// The record of an opaque token, from the last `RECENT_FOR` or the store.
+    async fn opaque_record(
+        &self,
+        selector: [u8; 16],
+    ) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        if let Some(t) = self.recent_opaque.get(&selector) {
+            return Ok(Some(t));
+        }
+        let Some(t) = self.store.token(&selector).await? else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        self.recent_opaque.insert(selector, t.clone());
+        Ok(Some(t))
+    }
+
+    /// Whether a JWT was revoked, from the last `RECENT_FOR` or the store.
+    async fn jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        if let Some(revoked) = self.recent_jti.get(jti) {
+            return Ok(revoked);
+        }
+        let revoked = self.store.jti_revoked(jti).await?;
+        self.recent_jti.insert(jti.to_owned(), revoked);
+        Ok(revoked)
     }
 
     pub fn issuer(&self) -> &str {
@@ -159,7 +215,7 @@ impl Tokens {
             let Some(selector) = opaque::selector(raw) else {
                 return Ok(None);
             };
-            let Some(t) = self.store.token(&selector).await? else {
+            let Some(t) = self.opaque_record(selector).await? else {
                 return Ok(None);
             };
             // The selector is not secret: the token must match its stored hash.
@@ -174,9 +230,9 @@ impl Tokens {
             }
             return Ok(Some(TokenInfo {
                 jti: b64url(&selector),
-                client_id: t.client_id,
-                scope: t.scope,
-                audience: t.audience,
+                client_id: t.client_id.clone(),
+                scope: t.scope.clone(),
+                audience: t.audience.clone(),
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
                 handle: Handle::Opaque {
@@ -188,7 +244,7 @@ impl Tokens {
         else {
             return Ok(None);
         };
-        if self.store.jti_revoked(&claims.jti).await? {
+        if self.jti_revoked(&claims.jti).await? {
             return Ok(None);
         }
         Ok(Some(TokenInfo {
@@ -205,10 +261,20 @@ impl Tokens {
     /// RFC 7009 §2.1: an opaque token is marked revoked; a JWT's `jti` is
     /// remembered until the token would have expired.
     pub async fn revoke(&self, token: &TokenInfo, now: i64) -> Result<(), StoreError> {
+        // Forgotten once the store has it, so the next read sees it revoked.
         match &token.handle {
-            Handle::Opaque { selector } => self.store.revoke_token(selector, now).await,
-            Handle::Jwt => self.store.revoke_jti(&token.jti, token.expires_at).await,
+            Handle::Opaque { selector } => {
+                self.store.revoke_token(selector, now).await?;
+                if let Ok(selector) = <[u8; 16]>::try_from(selector.as_slice()) {
+                    self.recent_opaque.invalidate(&selector);
+                }
+            }
+            Handle::Jwt => {
+                self.store.revoke_jti(&token.jti, token.expires_at).await?;
+                self.recent_jti.invalidate(&token.jti);
+            }
         }
+        Ok(())
     }
 }
 
