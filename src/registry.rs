@@ -62,9 +62,11 @@ pub struct Client {
     /// authentications while this node has held the client.
     issued: AtomicU64,
     failures: AtomicU64,
-    /// The same since the live view last took them (`take_client_windows`).
-    window_issued: AtomicU64,
-    window_failures: AtomicU64,
+    /// `issued` and `failures` when the live view last took the counts
+    /// (`take_client_windows`): written by it alone, so the request path
+    /// keeps one increment per count.
+    taken_issued: AtomicU64,
+    taken_failures: AtomicU64,
     /// How it may authenticate.
     pub auth_methods: Vec<AuthMethod>,
     /// Its public keys for `private_key_jwt`, parsed when it was loaded.
@@ -144,8 +146,8 @@ impl Client {
                 .collect(),
             issued: AtomicU64::new(0),
             failures: AtomicU64::new(0),
-            window_issued: AtomicU64::new(0),
-            window_failures: AtomicU64::new(0),
+            taken_issued: AtomicU64::new(0),
+            taken_failures: AtomicU64::new(0),
             auth_methods: c.auth_methods,
             keys,
             jwks_uri: c.jwks_uri,
@@ -173,12 +175,10 @@ impl Client {
 
     pub fn count_issued(&self) {
         self.issued.fetch_add(1, Ordering::Relaxed);
-        self.window_issued.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        self.window_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// May this client introspect and revoke tokens of other clients?
@@ -489,16 +489,22 @@ impl Registry {
     /// since the last call, and starts them again from zero.
     pub fn take_client_windows(&self, mut each: impl FnMut(crate::metrics::ClientCounts<'_>)) {
         for (id, c) in self.clients.iter() {
-            if c.window_issued.load(Ordering::Relaxed) == 0
-                && c.window_failures.load(Ordering::Relaxed) == 0
-            {
-                continue;
+            let (issued, failures) = (
+                c.issued.load(Ordering::Relaxed),
+                c.failures.load(Ordering::Relaxed),
+            );
+            // fetch_max: two takers at once never count a request twice.
+            let issued_since =
+                issued.saturating_sub(c.taken_issued.fetch_max(issued, Ordering::Relaxed));
+            let failures_since =
+                failures.saturating_sub(c.taken_failures.fetch_max(failures, Ordering::Relaxed));
+            if issued_since > 0 || failures_since > 0 {
+                each(crate::metrics::ClientCounts {
+                    client_id: &id,
+                    issued: issued_since,
+                    failures: failures_since,
+                });
             }
-            each(crate::metrics::ClientCounts {
-                client_id: &id,
-                issued: c.window_issued.swap(0, Ordering::Relaxed),
-                failures: c.window_failures.swap(0, Ordering::Relaxed),
-            });
         }
     }
 

@@ -1297,3 +1297,81 @@ impl Screenshots {
         }
     }
 }
+
+/// Every page and every form without a session: 401 and the page that says
+/// how to sign in, and nothing changed (the CSRF check never gets a say).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_and_form_needs_a_session() {
+    let mut w = Writ::new();
+    w.start().await;
+    let c = w.client(&["--name", "kept"]);
+    let api = "https://orders.example/";
+    w.cli(&["api", "create", "--identifier", api, "--scope", "read"]);
+    let api_path = format!("/console/apis/{}", urlencode(api));
+    let id = &c.id;
+    let pages = [
+        "/console/clients".to_owned(),
+        "/console/clients/new".to_owned(),
+        format!("/console/clients/{id}"),
+        format!("/console/clients/{id}/delete"),
+        "/console/apis".to_owned(),
+        "/console/apis/new".to_owned(),
+        api_path.clone(),
+        "/console/keys".to_owned(),
+        "/console/live".to_owned(),
+        "/console/live/now".to_owned(),
+    ];
+    for path in &pages {
+        let r = get(&w.url(path), None).await;
+        assert_eq!(r.status, 401, "GET {path}: {}", r.text);
+        assert!(r.text.contains("writ console"), "GET {path}");
+    }
+    let forms = [
+        ("/console/clients".to_owned(), "csrf=x&name=intruder"),
+        (format!("/console/clients/{id}"), "csrf=x&name=renamed"),
+        (
+            format!("/console/clients/{id}/enabled"),
+            "csrf=x&enabled=false",
+        ),
+        (format!("/console/clients/{id}/secrets"), "csrf=x&overlap=0"),
+        (format!("/console/clients/{id}/secrets/1/revoke"), "csrf=x"),
+        (
+            format!("/console/clients/{id}/grants"),
+            "csrf=x&api=https%3A%2F%2Forders.example%2F&granted=on",
+        ),
+        (
+            format!("/console/clients/{id}/try"),
+            "csrf=x&api=https%3A%2F%2Forders.example%2F",
+        ),
+        (format!("/console/clients/{id}/delete"), "csrf=x"),
+        (
+            "/console/apis".to_owned(),
+            "csrf=x&identifier=https%3A%2F%2Fx.example%2F",
+        ),
+        (api_path.clone(), "csrf=x&scope=write"),
+        ("/console/keys/rotate".to_owned(), "csrf=x&force=on"),
+        ("/console/signout".to_owned(), "csrf=x"),
+    ];
+    let kids = w.published_kids().await;
+    for (path, body) in &forms {
+        let r = post(&w.url(path), "", body).await;
+        assert_eq!(r.status, 401, "POST {path}: {}", r.text);
+    }
+    // Nothing changed: the client, its secret, grants and name; the API;
+    // the keys; no API created.
+    assert_eq!(w.token(&c, "").await.status, 200);
+    let shown = w.cli(&["client", "show", id]);
+    assert_eq!(shown["name"], "kept", "{shown}");
+    assert_eq!(shown["enabled"], true, "{shown}");
+    assert_eq!(w.published_kids().await, kids);
+    let apis = w.cli(&["api", "list"]);
+    assert_eq!(apis.as_array().map(Vec::len), Some(1), "{apis}");
+    assert!(w
+        .cli(&["grant", "list"])
+        .as_array()
+        .is_some_and(|g| g.is_empty()));
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
