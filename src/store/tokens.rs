@@ -4,7 +4,12 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use std::fmt::Write;
+
 use super::{Backend, Store, StoreError};
+
+/// 8 parameters a row, 800 a statement: well under both backends' limits.
+const ROWS_PER_INSERT: usize = 100;
 
 /// An opaque access token: its public selector and the keyed hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,43 +29,68 @@ pub struct TokenRecord {
 }
 
 impl Store {
-    /// Inserts a batch of tokens in one transaction (group commit).
+    /// Inserts a batch of tokens in one transaction (group commit). A batch
+    /// of up to `ROWS_PER_INSERT` is one multi-row statement, atomic and
+    /// committed on its own: no BEGIN and COMMIT round trips to the database.
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        if tokens.len() <= ROWS_PER_INSERT {
+            return self.insert_token_rows(&self.pool, tokens).await;
+        }
         let mut tx = self.pool.begin().await?;
-        // Multi-row INSERTs: 8 parameters a row, 800 a statement, well under
-        // both backends' limits. SQLite gets anonymous `?` placeholders: for
-        // numbered ones every bind looks its name up in a list, quadratic here.
-        for chunk in tokens.chunks(100) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=8)
-                        .map(|k| match self.backend {
-                            Backend::Sqlite => "?".to_owned(),
-                            Backend::Postgres => format!("${}", i * 8 + k),
-                        })
-                        .collect();
-                    format!("({})", p.join(","))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES {}",
-                rows.join(",")
-            );
-            let mut q = sqlx::query(&sql);
-            for t in chunk {
-                q = q
-                    .bind(&t.selector[..])
-                    .bind(&t.hash[..])
-                    .bind(&t.client_id)
-                    .bind(&t.scope)
-                    .bind(&t.audience)
-                    .bind(t.issued_at)
-                    .bind(t.expires_at)
-                    .bind(t.issuer.as_deref());
-            }
-            q.execute(&mut *tx).await?;
+        for chunk in tokens.chunks(ROWS_PER_INSERT) {
+            self.insert_token_rows(&mut *tx, chunk).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// One multi-row INSERT. SQLite gets anonymous `?` placeholders: for
+    /// numbered ones every bind looks its name up in a list, quadratic here.
+    async fn insert_token_rows<'e>(
+        &self,
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        tokens: &[TokenRecord],
+    ) -> Result<(), StoreError> {
+        let mut sql = String::with_capacity(120 + tokens.len() * 40);
+        sql.push_str(
+            "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES ",
+        );
+        for i in 0..tokens.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            match self.backend {
+                Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?)"),
+                Backend::Postgres => {
+                    let n = i * 8;
+                    let _ = write!(
+                        sql,
+                        "(${},${},${},${},${},${},${},${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8
+                    );
+                }
+            }
+        }
+        let mut q = sqlx::query(&sql);
+        for t in tokens {
+            q = q
+                .bind(&t.selector[..])
+                .bind(&t.hash[..])
+                .bind(&t.client_id)
+                .bind(&t.scope)
+                .bind(&t.audience)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.issuer.as_deref());
+        }
+        q.execute(executor).await?;
         Ok(())
     }
 

@@ -235,6 +235,38 @@ async fn contract(store: Store) {
         store.insert_tokens(&[batch[0].clone()]).await.is_err(),
         "id is unique"
     );
+    // A batch is all or nothing: in one statement (up to 100 rows) as in a
+    // transaction of several.
+    let fresh = |n: u8| token(n, "c1", 5000);
+    assert!(store
+        .insert_tokens(&[fresh(251), batch[1].clone()])
+        .await
+        .is_err());
+    assert_eq!(store.token(&[251; 16]).await.unwrap(), None);
+    let mut long: Vec<TokenRecord> = (0..150).map(|_| fresh(252)).collect();
+    for (i, t) in long.iter_mut().enumerate() {
+        t.selector = vec![
+            252,
+            (i % 256) as u8,
+            (i / 256) as u8,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+        ];
+    }
+    long.push(batch[2].clone());
+    assert!(store.insert_tokens(&long).await.is_err());
+    assert_eq!(store.token(&long[0].selector).await.unwrap(), None);
     store.revoke_token(&[5; 16], 150).await.unwrap();
     assert_eq!(
         store.token(&[5; 16]).await.unwrap().unwrap().revoked_at,
