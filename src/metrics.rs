@@ -3,9 +3,10 @@
 //! the number of series stays bounded.
 
 use std::fmt::Write;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Instant;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -106,8 +107,8 @@ fn describe_and_register() {
             let _ = metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome);
         }
     }
-    for grant in ["client_credentials", "implicit"] {
-        for format in ["jwt", "opaque"] {
+    for grant in GRANTS {
+        for format in FORMATS {
             metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
                 .increment(0);
         }
@@ -127,13 +128,92 @@ fn describe_and_register() {
     let _ = metrics::histogram!("writ_store_seconds", "operation" => "insert_token");
 }
 
+/// The handles of a request's series, looked up once: `counter!` with
+/// labels hashes its key and searches the registry on every call, which
+/// the token path did three times a request. Taken only once `install`
+/// has run: taken before, they would count into no recorder for good.
+struct RequestSeries {
+    count: Counter,
+    duration: Histogram,
+}
+
+static REQUEST_SERIES: LazyLock<Vec<RequestSeries>> = LazyLock::new(|| {
+    ENDPOINTS
+        .iter()
+        .flat_map(|&endpoint| {
+            OUTCOMES.iter().map(move |&outcome| RequestSeries {
+                count: metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome),
+                duration: metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome),
+            })
+        })
+        .collect()
+});
+
 /// Counts one answered request of an OAuth endpoint and its latency.
 pub fn request(endpoint: &'static str, status: u16, started: Instant) {
     let outcome = outcome(status);
-    metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
+    let series = installed()
+        .then(|| ENDPOINTS.iter().position(|&e| e == endpoint))
+        .flatten()
+        .zip(OUTCOMES.iter().position(|&o| o == outcome))
+        .and_then(|(e, o)| REQUEST_SERIES.get(e * OUTCOMES.len() + o));
+    let seconds = started.elapsed().as_secs_f64();
+    match series {
+        Some(s) => {
+            s.count.increment(1);
+            s.duration.record(seconds);
+        }
+        None => {
+            metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome)
+                .record(seconds);
+        }
+    }
+}
+
+const GRANTS: [&str; 2] = ["client_credentials", "implicit"];
+const FORMATS: [&str; 2] = ["jwt", "opaque"];
+
+static ISSUED: LazyLock<Vec<Counter>> = LazyLock::new(|| {
+    GRANTS
+        .iter()
+        .flat_map(|&grant| {
+            FORMATS.iter().map(move |&format| {
+                metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
+            })
+        })
+        .collect()
+});
+
+/// Counts one access token issued.
+pub fn token_issued(grant: &'static str, format: &'static str) {
+    let counter = installed()
+        .then(|| GRANTS.iter().position(|&g| g == grant))
+        .flatten()
+        .zip(FORMATS.iter().position(|&f| f == format))
+        .and_then(|(g, f)| ISSUED.get(g * FORMATS.len() + f));
+    match counter {
+        Some(c) => c.increment(1),
+        None => metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
+            .increment(1),
+    }
+}
+
+static INSERT_TOKEN_SECONDS: LazyLock<Histogram> =
+    LazyLock::new(|| metrics::histogram!("writ_store_seconds", "operation" => "insert_token"));
+
+/// Times one opaque token's commit, group commit included.
+pub fn token_committed(seconds: f64) {
+    if installed() {
+        INSERT_TOKEN_SECONDS.record(seconds);
+    } else {
+        metrics::histogram!("writ_store_seconds", "operation" => "insert_token").record(seconds);
+    }
+}
+
+fn installed() -> bool {
+    HANDLE.get().is_some()
 }
 
 /// How many clients get their own series in the per-client families: the

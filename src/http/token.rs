@@ -127,8 +127,7 @@ async fn respond(
         authorize(&registry, &state.policy, grant_type, &client, &request)?;
     // 10. mint: sign a JWT, or commit an opaque token
     let issued = state.tokens.issue(&registry, &grant, now).await?;
-    metrics::counter!("writ_tokens_issued_total", "grant" => grant_type, "format" => grant.format.as_str())
-        .increment(1);
+    crate::metrics::token_issued(grant_type, grant.format.as_str());
     grant.client.count_issued();
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,
         source = %source, grant = grant_type, format = grant.format.as_str(),

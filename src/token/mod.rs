@@ -154,8 +154,7 @@ impl Tokens {
                 };
                 let started = Instant::now();
                 self.writer.persist(record).await?;
-                metrics::histogram!("writ_store_seconds", "operation" => "insert_token")
-                    .record(started.elapsed().as_secs_f64());
+                crate::metrics::token_committed(started.elapsed().as_secs_f64());
                 token
             }
         };
