@@ -51,6 +51,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
                         if rx.recv_many(&mut batch, max_batch.max(1)).await == 0 {
                             return; // every sender is gone: shutting down
                         }
+                        gather(&mut rx, &mut batch, max_batch.max(1)).await;
                     }
                     let (rows, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
                     let count = rows.len();
@@ -82,5 +83,32 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
         let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));
         self.queue.send((row, tx)).await.map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
+    }
+}
+
+/// How many times a group waits for the requests that are ready to run.
+const GATHER_ROUNDS: usize = 4;
+
+/// Lets the requests that are ready to run reach the queue before a group
+/// goes to the database: each yield runs every task that was ready, and
+/// those that get as far as their row join this group. No timer, so an idle
+/// server adds no latency; under load a commit (an fsync, and the pages it
+/// writes) serves several times more rows.
+async fn gather<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
+    for _ in 0..GATHER_ROUNDS {
+        if batch.len() >= max {
+            return;
+        }
+        tokio::task::yield_now().await;
+        let before = batch.len();
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(row) => batch.push(row),
+                Err(_) => break,
+            }
+        }
+        if batch.len() == before {
+            return; // nothing more was on its way
+        }
     }
 }
