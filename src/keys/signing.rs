@@ -23,6 +23,9 @@ pub struct SigningKey {
     pub kid: String,
     pub algorithm: Algorithm,
     pair: Pair,
+    /// The public key, parsed once: verifying a token then skips decoding
+    /// and validating the key every time (for P-256, a point check).
+    verifier: signature::ParsedPublicKey,
     rng: SystemRandom,
     /// The public JWK (RFC 7517), with `kid`, `alg` and `use`.
     pub jwk: serde_json::Value,
@@ -102,6 +105,20 @@ impl SigningKey {
                 )
             }
         };
+        let verifier = match &pair {
+            Pair::Es256(k) => signature::ParsedPublicKey::new(
+                &signature::ECDSA_P256_SHA256_FIXED,
+                k.public_key().as_ref(),
+            ),
+            Pair::EdDsa(k) => {
+                signature::ParsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
+            }
+            Pair::Rs256(k) => signature::ParsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                k.public_key().as_ref(),
+            ),
+        }
+        .map_err(|_| KeyError(algorithm))?;
         let (thumbprint_input, mut jwk) = public;
         // RFC 7638 thumbprint as the key id: stable, and derived from the key.
         let kid = b64url(
@@ -117,6 +134,7 @@ impl SigningKey {
             kid,
             algorithm,
             pair,
+            verifier,
             rng: SystemRandom::new(),
             jwk,
         })
@@ -124,21 +142,7 @@ impl SigningKey {
 
     /// Checks a JWS signature made by this key.
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        use aws_lc_rs::signature::UnparsedPublicKey;
-        match &self.pair {
-            Pair::Es256(k) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
-                    .verify(message, sig)
-            }
-            Pair::EdDsa(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
-                .verify(message, sig),
-            Pair::Rs256(k) => UnparsedPublicKey::new(
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                k.public_key().as_ref(),
-            )
-            .verify(message, sig),
-        }
-        .is_ok()
+        self.verifier.verify_sig(message, sig).is_ok()
     }
 
     /// The JWS signature over `message` (RFC 7515 §5.1).
