@@ -10,7 +10,7 @@ pub use crate::types::TokenFormat;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::keys::{b64url, hashes_equal, KeyError, SecretHasher};
+use crate::keys::{b64url, hashes_equal, sha256, KeyError, SecretHasher};
 use crate::registry::{Client, Snapshot};
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::types::{Algorithm, ClaimsProfile};
@@ -83,6 +83,18 @@ pub struct Tokens {
     recent_opaque: moka::sync::Cache<[u8; 16], Arc<TokenRecord>>,
     /// Whether a JWT's `jti` was revoked, as read in the last `RECENT_FOR`.
     recent_jti: moka::sync::Cache<String, bool>,
+    /// JWTs whose signature checked out in the last `RECENT_FOR`, by the
+    /// SHA-256 of the whole token, so a resource server introspecting the
+    /// same token on every call costs a signature verification a second,
+    /// not one a call. Only tokens that verified; what can change (the key
+    /// still published, expiry, revocation) is checked on every read.
+    recent_jwt: moka::sync::Cache<[u8; 32], Arc<VerifiedJwt>>,
+}
+
+/// A JWT whose signature checked out, and the key that checked it.
+struct VerifiedJwt {
+    kid: String,
+    claims: jwt::Verified,
 }
 
 impl Tokens {
@@ -95,6 +107,7 @@ impl Tokens {
             writer,
             recent_opaque: recent(),
             recent_jti: recent(),
+            recent_jwt: recent(),
         }
     }
 
@@ -239,22 +252,44 @@ impl Tokens {
                 },
             }));
         }
-        let Some(claims) = jwt::verify(raw, |kid| registry.published_key(kid), &self.issuer, now)
-        else {
+        let Some(verified) = self.verified_jwt(raw, registry, now) else {
             return Ok(None);
         };
+        let claims = &verified.claims;
         if self.jti_revoked(&claims.jti).await? {
             return Ok(None);
         }
         Ok(Some(TokenInfo {
-            jti: claims.jti,
-            client_id: claims.client_id,
-            scope: claims.scope,
-            audience: claims.aud,
+            jti: claims.jti.clone(),
+            client_id: claims.client_id.clone(),
+            scope: claims.scope.clone(),
+            audience: claims.aud.clone(),
             issued_at: claims.iat,
             expires_at: claims.exp,
             handle: Handle::Jwt,
         }))
+    }
+
+    /// One of our JWTs, verified now or in the last `RECENT_FOR`.
+    fn verified_jwt(&self, raw: &str, registry: &Snapshot, now: i64) -> Option<Arc<VerifiedJwt>> {
+        let digest = sha256(raw.as_bytes());
+        if let Some(hit) = self.recent_jwt.get(&digest) {
+            // What a verification now would see differently: a key no
+            // longer published, or the token expired since.
+            return (registry.published_key(&hit.kid).is_some() && hit.claims.exp > now)
+                .then_some(hit);
+        }
+        let used = std::cell::Cell::new(None);
+        let key_for = |kid: &str| {
+            let key = registry.published_key(kid);
+            used.set(key);
+            key
+        };
+        let claims = jwt::verify(raw, key_for, &self.issuer, now)?;
+        let kid = used.get()?.kid.clone();
+        let verified = Arc::new(VerifiedJwt { kid, claims });
+        self.recent_jwt.insert(digest, verified.clone());
+        Some(verified)
     }
 
     /// RFC 7009 §2.1: an opaque token is marked revoked; a JWT's `jti` is

@@ -407,3 +407,56 @@ async fn tokens_issued_under_another_issuer_are_inactive_whatever_their_format()
         );
     }
 }
+
+/// A JWT's verification is reused for a second (a resource server
+/// introspecting on every call); what can change since is still read on
+/// every introspection: its expiry, its revocation, its claims unaltered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_introspected_again_is_still_checked_for_expiry_and_revocation() {
+    let mut w = Writ::new();
+    let holder = w.client(&["--lifetime", "60"]);
+    let clock = w.start_fixed(NOW).await;
+
+    let token = w.token(&holder, "").await.access_token().to_owned();
+    for _ in 0..3 {
+        let i = w.introspect(&holder, &token).await;
+        assert_eq!(i.json["active"], true, "{}", i.text);
+        assert_eq!(i.json["exp"], NOW + 60);
+    }
+    // The same claims with another signature, or another payload with the
+    // same signature, are not the token that verified.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut other_signature = signature.to_owned().into_bytes();
+    other_signature[3] = if other_signature[3] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let forged = format!("{signed}.{}", String::from_utf8(other_signature).unwrap());
+    assert_eq!(
+        w.introspect(&holder, &forged).await.json,
+        json!({"active": false})
+    );
+    let second = w.token(&holder, "").await.access_token().to_owned();
+    let (_, second_payload_signed) = second.rsplit_once('.').unwrap();
+    let spliced = format!("{signed}.{second_payload_signed}");
+    assert_eq!(
+        w.introspect(&holder, &spliced).await.json,
+        json!({"active": false})
+    );
+
+    // Revoked: inactive at once, though its verification was reused.
+    assert_eq!(w.revoke(&holder, &token).await.status, 200);
+    assert_eq!(
+        w.introspect(&holder, &token).await.json,
+        json!({"active": false})
+    );
+
+    // Expired: inactive once the clock passes `exp`, within the second too.
+    assert_eq!(w.introspect(&holder, &second).await.json["active"], true);
+    clock.advance(60);
+    assert_eq!(
+        w.introspect(&holder, &second).await.json,
+        json!({"active": false})
+    );
+}
