@@ -543,7 +543,6 @@ fn limits(l: LimitsSection) -> Result<LimitsConfig, ConfigError> {
     })
 }
 
-/// CIDRs, or bare addresses (one host each).
 /// `[spiffe] bundles`: each trust domain a SPIFFE-ID §2.1 name, each
 /// endpoint an https URL (draft-ietf-oauth-spiffe-client-auth: the bundle
 /// endpoint's WebPKI profile), or http on the loopback interface when
@@ -579,6 +578,7 @@ fn spiffe_bundles(
     Ok(bundles)
 }
 
+/// CIDRs, or bare addresses (one host each).
 fn trusted_proxies(entries: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     entries
         .into_iter()

@@ -3,7 +3,7 @@
 //! the number of series stays bounded.
 
 use std::fmt::Write;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use metrics::{Counter, Histogram};
@@ -30,6 +30,8 @@ pub fn install() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_ok() {
                 describe_and_register();
             }
+            // The request path's series, registered at zero with the rest.
+            SERIES.get_or_init(Series::register);
             handle
         })
         .clone()
@@ -100,19 +102,6 @@ fn describe_and_register() {
         "writ_connections_refused_total",
         "Connections closed at once: over max_connections, or over max_connections_per_address."
     );
-    for endpoint in ENDPOINTS {
-        for outcome in OUTCOMES {
-            metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
-                .increment(0);
-            let _ = metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome);
-        }
-    }
-    for grant in GRANTS {
-        for format in FORMATS {
-            metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
-                .increment(0);
-        }
-    }
     for result in ["hit", "miss"] {
         metrics::counter!("writ_registry_lookups_total", "result" => result).increment(0);
     }
@@ -125,95 +114,97 @@ fn describe_and_register() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    let _ = metrics::histogram!("writ_store_seconds", "operation" => "insert_token");
 }
 
-/// The handles of a request's series, looked up once: `counter!` with
-/// labels hashes its key and searches the registry on every call, which
-/// the token path did three times a request. Taken only once `install`
-/// has run: taken before, they would count into no recorder for good.
-struct RequestSeries {
-    count: Counter,
-    duration: Histogram,
+/// The handles of the series the request path counts into, registered
+/// once at `install`: `counter!` with labels hashes its key and searches
+/// the registry on every call, which the token path did three times a
+/// request.
+struct Series {
+    /// By endpoint, then outcome (`ENDPOINTS`, `OUTCOMES`).
+    requests: Vec<(Counter, Histogram)>,
+    /// By grant, then format (`GRANTS`, `FORMATS`).
+    issued: Vec<Counter>,
+    insert_token: Histogram,
 }
 
-static REQUEST_SERIES: LazyLock<Vec<RequestSeries>> = LazyLock::new(|| {
-    ENDPOINTS
-        .iter()
-        .flat_map(|&endpoint| {
-            OUTCOMES.iter().map(move |&outcome| RequestSeries {
-                count: metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome),
-                duration: metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome),
+/// Empty until `install`: before it there is no recorder to count into.
+static SERIES: OnceLock<Series> = OnceLock::new();
+
+impl Series {
+    fn register() -> Self {
+        let zero = |c: Counter| {
+            c.increment(0);
+            c
+        };
+        let requests = ENDPOINTS
+            .iter()
+            .flat_map(|&endpoint| {
+                OUTCOMES.iter().map(move |&outcome| {
+                    (
+                        zero(metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)),
+                        metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome),
+                    )
+                })
             })
-        })
-        .collect()
-});
+            .collect();
+        let issued = GRANTS
+            .iter()
+            .flat_map(|&grant| {
+                FORMATS.iter().map(move |&format| {
+                    zero(metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format))
+                })
+            })
+            .collect();
+        Self {
+            requests,
+            issued,
+            insert_token: metrics::histogram!("writ_store_seconds", "operation" => "insert_token"),
+        }
+    }
+}
 
 /// Counts one answered request of an OAuth endpoint and its latency.
 pub fn request(endpoint: &'static str, status: u16, started: Instant) {
-    let outcome = outcome(status);
-    let series = installed()
-        .then(|| ENDPOINTS.iter().position(|&e| e == endpoint))
-        .flatten()
-        .zip(OUTCOMES.iter().position(|&o| o == outcome))
-        .and_then(|(e, o)| REQUEST_SERIES.get(e * OUTCOMES.len() + o));
-    let seconds = started.elapsed().as_secs_f64();
-    match series {
-        Some(s) => {
-            s.count.increment(1);
-            s.duration.record(seconds);
-        }
-        None => {
-            metrics::counter!("writ_http_requests_total", "endpoint" => endpoint, "outcome" => outcome)
-                .increment(1);
-            metrics::histogram!("writ_http_request_duration_seconds", "endpoint" => endpoint, "outcome" => outcome)
-                .record(seconds);
-        }
+    let Some(series) = SERIES.get() else {
+        return;
+    };
+    let e = ENDPOINTS.iter().position(|&e| e == endpoint);
+    let o = OUTCOMES.iter().position(|&o| o == outcome(status));
+    debug_assert!(e.is_some(), "an endpoint without series: {endpoint}");
+    if let Some((count, duration)) = e
+        .zip(o)
+        .and_then(|(e, o)| series.requests.get(e * OUTCOMES.len() + o))
+    {
+        count.increment(1);
+        duration.record(started.elapsed().as_secs_f64());
     }
 }
 
 const GRANTS: [&str; 2] = ["client_credentials", "implicit"];
 const FORMATS: [&str; 2] = ["jwt", "opaque"];
 
-static ISSUED: LazyLock<Vec<Counter>> = LazyLock::new(|| {
-    GRANTS
-        .iter()
-        .flat_map(|&grant| {
-            FORMATS.iter().map(move |&format| {
-                metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
-            })
-        })
-        .collect()
-});
-
 /// Counts one access token issued.
 pub fn token_issued(grant: &'static str, format: &'static str) {
-    let counter = installed()
-        .then(|| GRANTS.iter().position(|&g| g == grant))
-        .flatten()
-        .zip(FORMATS.iter().position(|&f| f == format))
-        .and_then(|(g, f)| ISSUED.get(g * FORMATS.len() + f));
-    match counter {
-        Some(c) => c.increment(1),
-        None => metrics::counter!("writ_tokens_issued_total", "grant" => grant, "format" => format)
-            .increment(1),
+    let Some(series) = SERIES.get() else {
+        return;
+    };
+    let g = GRANTS.iter().position(|&g| g == grant);
+    let f = FORMATS.iter().position(|&f| f == format);
+    debug_assert!(g.is_some() && f.is_some(), "no series: {grant} {format}");
+    if let Some(counter) = g
+        .zip(f)
+        .and_then(|(g, f)| series.issued.get(g * FORMATS.len() + f))
+    {
+        counter.increment(1);
     }
 }
-
-static INSERT_TOKEN_SECONDS: LazyLock<Histogram> =
-    LazyLock::new(|| metrics::histogram!("writ_store_seconds", "operation" => "insert_token"));
 
 /// Times one opaque token's commit, group commit included.
 pub fn token_committed(seconds: f64) {
-    if installed() {
-        INSERT_TOKEN_SECONDS.record(seconds);
-    } else {
-        metrics::histogram!("writ_store_seconds", "operation" => "insert_token").record(seconds);
+    if let Some(series) = SERIES.get() {
+        series.insert_token.record(seconds);
     }
-}
-
-fn installed() -> bool {
-    HANDLE.get().is_some()
 }
 
 /// How many clients get their own series in the per-client families: the

@@ -70,11 +70,7 @@ impl Registered {
             client_name: c.name.clone(),
             scope: c.scopes.join(" "),
             grant_types: c.grant_types.clone(),
-            token_endpoint_auth_method: match (c.public, signs(c)) {
-                (true, _) => "none",
-                (false, true) => "private_key_jwt",
-                (false, false) => "client_secret_basic",
-            },
+            token_endpoint_auth_method: Kind::of(c).auth_method(),
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: c.jwks_uri.clone(),
         }
@@ -99,6 +95,15 @@ impl Kind {
             (true, _) => Self::Public,
             (false, true) => Self::Keys,
             (false, false) => Self::Secret,
+        }
+    }
+
+    /// The `token_endpoint_auth_method` an answer names.
+    fn auth_method(self) -> &'static str {
+        match self {
+            Self::Secret => "client_secret_basic",
+            Self::Public => "none",
+            Self::Keys => "private_key_jwt",
         }
     }
 }

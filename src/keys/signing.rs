@@ -121,10 +121,7 @@ impl SigningKey {
         .map_err(|_| KeyError(algorithm))?;
         let (thumbprint_input, mut jwk) = public;
         // RFC 7638 thumbprint as the key id: stable, and derived from the key.
-        let kid = b64url(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, thumbprint_input.as_bytes())
-                .as_ref(),
-        );
+        let kid = b64url(&super::sha256(thumbprint_input.as_bytes()));
         jwk["kid"] = json!(kid);
         jwk["use"] = json!("sig");
         jwk["alg"] = json!(algorithm.as_str());

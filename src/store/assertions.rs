@@ -51,12 +51,6 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // 3 parameters a row and one for `now`: 301 a statement.
         for chunk in firsts.chunks(100) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| match self.backend {
-                    Backend::Sqlite => "(?,?,?)".to_owned(),
-                    Backend::Postgres => format!("(${},${},${})", 3 * i + 1, 3 * i + 2, 3 * i + 3),
-                })
-                .collect();
             let now = match self.backend {
                 Backend::Sqlite => "?".to_owned(),
                 Backend::Postgres => format!("${}", 3 * chunk.len() + 1),
@@ -66,7 +60,7 @@ impl Store {
                  ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
                  WHERE client_assertions.expires_at <= {now}
                  RETURNING client_id, jti",
-                rows.join(",")
+                self.placeholders(chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for &i in chunk {

@@ -266,18 +266,25 @@ impl Store {
     /// SQLite gets anonymous `?`: for numbered ones every bind looks its
     /// name up in a list, quadratic in a large statement.
     pub(crate) fn placeholders(&self, rows: usize, columns: usize) -> String {
-        (0..rows)
-            .map(|r| {
-                let p: Vec<String> = (1..=columns)
-                    .map(|k| match self.backend {
-                        Backend::Sqlite => "?".to_owned(),
-                        Backend::Postgres => format!("${}", r * columns + k),
-                    })
-                    .collect();
-                format!("({})", p.join(","))
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        use std::fmt::Write;
+        // Built in one string: a group commit's INSERT has hundreds of them.
+        let mut sql = String::with_capacity(rows * columns * 5);
+        for r in 0..rows {
+            sql.push_str(if r == 0 { "(" } else { ",(" });
+            for k in 1..=columns {
+                if k > 1 {
+                    sql.push(',');
+                }
+                match self.backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        let _ = write!(sql, "${}", r * columns + k);
+                    }
+                }
+            }
+            sql.push(')');
+        }
+        sql
     }
 
     /// One registry change that must touch a row: `missing` when none matched,

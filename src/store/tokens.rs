@@ -4,9 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use std::fmt::Write;
-
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// 8 parameters a row, 800 a statement: well under both backends' limits.
 const ROWS_PER_INSERT: usize = 100;
@@ -44,40 +42,16 @@ impl Store {
         Ok(())
     }
 
-    /// One multi-row INSERT. SQLite gets anonymous `?` placeholders: for
-    /// numbered ones every bind looks its name up in a list, quadratic here.
+    /// One multi-row INSERT.
     async fn insert_token_rows<'e>(
         &self,
         executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
         tokens: &[TokenRecord],
     ) -> Result<(), StoreError> {
-        let mut sql = String::with_capacity(120 + tokens.len() * 40);
-        sql.push_str(
-            "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES ",
+        let sql = format!(
+            "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES {}",
+            self.placeholders(tokens.len(), 8)
         );
-        for i in 0..tokens.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            match self.backend {
-                Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?)"),
-                Backend::Postgres => {
-                    let n = i * 8;
-                    let _ = write!(
-                        sql,
-                        "(${},${},${},${},${},${},${},${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7,
-                        n + 8
-                    );
-                }
-            }
-        }
         let mut q = sqlx::query(&sql);
         for t in tokens {
             q = q

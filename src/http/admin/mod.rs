@@ -96,8 +96,8 @@ fn with_etag_of<T: serde::Serialize, V: serde::Serialize>(
 }
 
 fn etag_of(bytes: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    format!("\"{}\"", crate::keys::b64url(&digest.as_ref()[..16]))
+    let digest = crate::keys::sha256(bytes);
+    format!("\"{}\"", crate::keys::b64url(&digest[..16]))
 }
 
 /// RFC 9110 §13.1.1: `If-Match` names the representation the change was
@@ -174,9 +174,7 @@ where
         ));
     }
     let now = state.clock.now();
-    let request_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body)
-        .as_ref()
-        .to_vec();
+    let request_hash = crate::keys::sha256(body).to_vec();
     let context = format!("idempotency\u{0}{caller}\u{0}{key}");
     if let Some(kept) = state.store.idempotent_answer(caller, key, now).await? {
         if kept.request_hash != request_hash {
