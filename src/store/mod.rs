@@ -1,7 +1,8 @@
 //! Persistence on SQLite (embedded, the default) or PostgreSQL (several
 //! nodes). Both run the same runtime queries through sqlx's `Any` driver;
 //! what differs (connecting, migrations, change notification) lives in
-//! `sqlite.rs` and `postgres.rs`.
+//! `sqlite.rs` and `postgres.rs`, and SQLite's opaque tokens are written by
+//! a thread of their own (`sqlite_tokens.rs`).
 //!
 //! Every write to registry data bumps `revision` in the same transaction, so
 //! servers know when to rebuild their in-memory snapshot.
@@ -22,6 +23,7 @@ mod registration;
 mod settings;
 mod snapshot;
 mod sqlite;
+mod sqlite_tokens;
 mod tokens;
 mod trust;
 
@@ -60,6 +62,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite token writer's own connection (`SqliteTokens`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -82,6 +87,9 @@ impl StoreError {
         let e = match self {
             StoreError::Database(e) => e,
             StoreError::Shared(e) => return e.is_unavailable(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                return sqlite_unavailable(e.extended_code as u32)
+            }
             _ => return false,
         };
         match e {
@@ -94,10 +102,7 @@ impl StoreError {
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    // SQLite (primary result code, the low byte): BUSY 5,
-                    // LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
-                    code.parse::<u32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+                    code.parse::<u32>().is_ok_and(sqlite_unavailable)
                 } else {
                     // PostgreSQL SQLSTATE: connection exception (08), operator
                     // intervention such as terminated backends (57),
@@ -114,6 +119,12 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// A SQLite result code that passes (the primary code is the low byte):
+/// BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+fn sqlite_unavailable(code: u32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +168,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     location: Location,
+    /// SQLite's token writer (`sqlite_tokens`); `None` on PostgreSQL.
+    token_thread: Option<std::sync::Arc<sqlite_tokens::TokenThread>>,
 }
 
 type Tx = Transaction<'static, sqlx::Any>;
@@ -196,10 +209,21 @@ impl Store {
                 return Err(e.into());
             }
         }
+        let token_thread = match location {
+            Location::Sqlite(path) => match sqlite_tokens::TokenThread::spawn(path) {
+                Ok(thread) => Some(std::sync::Arc::new(thread)),
+                Err(e) => {
+                    pool.close().await;
+                    return Err(e);
+                }
+            },
+            Location::Postgres(_) => None,
+        };
         Ok(Self {
             pool,
             backend,
             location: location.clone(),
+            token_thread,
         })
     }
 
@@ -212,6 +236,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(thread) = &self.token_thread {
+            thread.close();
+        }
         self.pool.close().await;
     }
 

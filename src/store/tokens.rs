@@ -27,10 +27,16 @@ pub struct TokenRecord {
 }
 
 impl Store {
-    /// Inserts a batch of tokens in one transaction (group commit). A batch
-    /// of up to `ROWS_PER_INSERT` is one multi-row statement, atomic and
-    /// committed on its own: no BEGIN and COMMIT round trips to the database.
-    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+    /// Inserts a batch of tokens in one transaction (group commit). On
+    /// SQLite, by the token thread's own connection (`sqlite_tokens`). On
+    /// PostgreSQL a batch of up to `ROWS_PER_INSERT` is one multi-row
+    /// statement, atomic and committed on its own: no BEGIN and COMMIT
+    /// round trips to the database.
+    pub async fn insert_tokens(&self, tokens: Vec<TokenRecord>) -> Result<(), StoreError> {
+        if let Some(thread) = &self.token_thread {
+            return thread.insert(tokens).await;
+        }
+        let tokens = &tokens[..];
         if tokens.len() <= ROWS_PER_INSERT {
             return self.insert_token_rows(&self.pool, tokens).await;
         }

@@ -60,8 +60,9 @@ impl TokenWriter {
         Self(Grouped::spawn(writers, max_batch, move |records| {
             let store = store.clone();
             async move {
-                store.insert_tokens(&records).await?;
-                Ok(vec![(); records.len()])
+                let count = records.len();
+                store.insert_tokens(records).await?;
+                Ok(vec![(); count])
             }
         }))
     }

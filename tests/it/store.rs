@@ -227,19 +227,19 @@ async fn contract(store: Store) {
     let batch: Vec<TokenRecord> = (0..250u8)
         .map(|n| token(n, "c1", 1000 + n as i64))
         .collect();
-    store.insert_tokens(&batch).await.unwrap();
+    store.insert_tokens(batch.clone()).await.unwrap();
     assert_eq!(store.token(&[5; 16]).await.unwrap(), Some(batch[5].clone()));
     assert_eq!(store.token(&[6; 16]).await.unwrap(), Some(batch[6].clone()));
     assert_eq!(store.token(&[255; 16]).await.unwrap(), None);
     assert!(
-        store.insert_tokens(&[batch[0].clone()]).await.is_err(),
+        store.insert_tokens(vec![batch[0].clone()]).await.is_err(),
         "id is unique"
     );
     // A batch is all or nothing: in one statement (up to 100 rows) as in a
     // transaction of several.
     let fresh = |n: u8| token(n, "c1", 5000);
     assert!(store
-        .insert_tokens(&[fresh(251), batch[1].clone()])
+        .insert_tokens(vec![fresh(251), batch[1].clone()])
         .await
         .is_err());
     assert_eq!(store.token(&[251; 16]).await.unwrap(), None);
@@ -265,7 +265,7 @@ async fn contract(store: Store) {
         ];
     }
     long.push(batch[2].clone());
-    assert!(store.insert_tokens(&long).await.is_err());
+    assert!(store.insert_tokens(long.clone()).await.is_err());
     assert_eq!(store.token(&long[0].selector).await.unwrap(), None);
     store.revoke_token(&[5; 16], 150).await.unwrap();
     assert_eq!(
