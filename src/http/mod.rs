@@ -193,6 +193,20 @@ pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
     no_store(axum::Json(body).into_response())
 }
 
+/// A 200 answer of an OAuth endpoint whose JSON body is already written.
+pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
+    no_store(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
 /// Content type, size and time limits, and parsing, shared by the POST endpoints.
 async fn read_params(
     headers: &HeaderMap,

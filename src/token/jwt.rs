@@ -32,7 +32,7 @@ pub const RESERVED_CLAIMS: &[&str] = &[
 ];
 
 /// RFC 9068 §2.2 claims, the Auth0 profile's, and a client's static claims.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Claims<'a> {
     pub iss: &'a str,
     /// §2.2: for client_credentials, the client itself.
@@ -42,16 +42,43 @@ pub struct Claims<'a> {
     pub iat: i64,
     pub exp: i64,
     pub jti: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
+    /// Left out when empty.
     pub scope: &'a str,
     /// Auth0 profile: `client-credentials`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gty: Option<&'a str>,
     /// Auth0 profile: the client id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub azp: Option<&'a str>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    /// The client's static claims, after the others.
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One JSON object, the client's static claims last; written as a map by
+/// hand, as `#[serde(flatten)]` would, without its buffering of each entry.
+impl Serialize for Claims<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("iss", self.iss)?;
+        map.serialize_entry("sub", self.sub)?;
+        map.serialize_entry("client_id", self.client_id)?;
+        map.serialize_entry("aud", self.aud)?;
+        map.serialize_entry("iat", &self.iat)?;
+        map.serialize_entry("exp", &self.exp)?;
+        map.serialize_entry("jti", self.jti)?;
+        if !self.scope.is_empty() {
+            map.serialize_entry("scope", self.scope)?;
+        }
+        if let Some(gty) = self.gty {
+            map.serialize_entry("gty", gty)?;
+        }
+        if let Some(azp) = self.azp {
+            map.serialize_entry("azp", azp)?;
+        }
+        for (name, value) in self.extra.into_iter().flatten() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 /// A fresh token identifier: 128 random bits.
@@ -61,14 +88,18 @@ pub fn new_jti() -> String {
 
 /// Signs the claims as a compact JWS with the key's `at+jwt` header.
 pub fn mint(key: &SigningKey, claims: &Claims<'_>) -> Result<String, crate::keys::KeyError> {
-    let payload = serde_json::to_vec(claims).expect("claims serialise");
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut payload = Vec::with_capacity(384);
+    serde_json::to_writer(&mut payload, claims).expect("claims serialise");
+    // One buffer for the whole token: the header, the payload and the
+    // signature are encoded straight into it.
     let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 360);
     token.push_str(&key.header_b64);
     token.push('.');
-    token.push_str(&b64url(&payload));
+    b64.encode_string(&payload, &mut token);
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
-    token.push_str(&b64url(&signature));
+    b64.encode_string(&signature, &mut token);
     Ok(token)
 }
 
@@ -159,6 +190,39 @@ mod tests {
         let body = dec(parts[1]);
         assert_eq!(body["exp"], 70);
         assert!(body.get("scope").is_none(), "empty scope is omitted");
+    }
+
+    #[test]
+    fn rfc9068_2_2_claims_are_one_object_with_static_claims_last() {
+        let extra = serde_json::json!({"tier": "gold", "n": 2});
+        let claims = Claims {
+            iss: "https://i",
+            sub: "c",
+            client_id: "c",
+            aud: "https://a",
+            iat: 10,
+            exp: 70,
+            jti: "j",
+            scope: "read",
+            gty: Some("client-credentials"),
+            azp: Some("c"),
+            extra: extra.as_object(),
+        };
+        assert_eq!(
+            serde_json::to_string(&claims).unwrap(),
+            r#"{"iss":"https://i","sub":"c","client_id":"c","aud":"https://a","iat":10,"exp":70,"jti":"j","scope":"read","gty":"client-credentials","azp":"c","tier":"gold","n":2}"#
+        );
+        let bare = Claims {
+            scope: "",
+            gty: None,
+            azp: None,
+            extra: None,
+            ..claims
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"iss":"https://i","sub":"c","client_id":"c","aud":"https://a","iat":10,"exp":70,"jti":"j"}"#
+        );
     }
 
     #[test]
