@@ -180,9 +180,10 @@ def main():
             results[name] = instructions(name, cmd, env, path, body, form, auth, expect, lua, work)
         if OTHER:
             return print(table(results))
-        for name, cmd, env, path, body, auth, expect in rows:
-            if name in FLAMES:
-                flame(name, cmd, env, path, body, form, auth, lua, work, FLAMES[name])
+        with bench.halt_polling():  # as in bench/run
+            for name, cmd, env, path, body, auth, expect in rows:
+                if name in FLAMES:
+                    flame(name, cmd, env, path, body, form, auth, lua, work, FLAMES[name])
         report(results)
     finally:
         bench.shutil.rmtree(work, ignore_errors=True)

@@ -178,6 +178,7 @@ fn endpoints() -> Router<AppState> {
 /// endpoints is made by this or by `OAuthError`'s `IntoResponse`.
 pub(crate) fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
+    h.reserve(4);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -195,16 +196,14 @@ pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
 
 /// A 200 answer of an OAuth endpoint whose JSON body is already written.
 pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
-    no_store(
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-    )
+    let mut response = Response::new(Body::from(body));
+    // Room for every header at once: the map grew twice on the way.
+    response.headers_mut().reserve(6);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    no_store(response)
 }
 
 /// Content type, size and time limits, and parsing, shared by the POST endpoints.

@@ -319,6 +319,10 @@ fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 fn form_decode(s: &str) -> Option<String> {
+    // Most ids and secrets have nothing encoded: a copy, no decoding.
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return Some(s.to_owned());
+    }
     let plus = s.replace('+', " ");
     percent_encoding::percent_decode_str(&plus)
         .decode_utf8()

@@ -69,6 +69,17 @@ impl Params {
             return Err(OAuthError::invalid_request("the body is not valid UTF-8"));
         }
         let mut params = Params::default();
+        if !body.iter().any(|&b| b == b'%' || b == b'+') {
+            // Nothing is encoded, the usual case: the pairs are the text
+            // itself, which decoding would copy unchanged (and which is
+            // valid UTF-8, checked above).
+            let text = std::str::from_utf8(body).unwrap_or_default();
+            for pair in text.split('&').filter(|p| !p.is_empty()) {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                params.push(name.to_owned(), value.to_owned())?;
+            }
+            return Ok(params);
+        }
         for (name, value) in form_urlencoded::parse(body) {
             // The decoder replaces percent-encoded bytes that are not UTF-8.
             if name.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
@@ -286,6 +297,34 @@ mod tests {
         assert!(Params::from_form(name.as_bytes()).is_err());
         let ok = format!("scope={}", "a".repeat(MAX_VALUE_BYTES));
         assert!(Params::from_form(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn form_without_encoding_parses_as_the_decoder_would() {
+        // The plain-text path against form_urlencoded, and the same form
+        // with one byte encoded (which takes the decoder's path).
+        for form in [
+            "grant_type=client_credentials",
+            "a=1&&b=2&",
+            "&a&b=&c==x=y",
+            "audience=https://api.example/v1?x=y&scope=read:a",
+            "",
+        ] {
+            let ours: Vec<(String, String)> = Params::from_form(form.as_bytes())
+                .unwrap()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            let theirs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(ours, theirs, "{form}");
+            let encoded = format!("{form}&z=%41");
+            let p = Params::from_form(encoded.as_bytes()).unwrap();
+            assert_eq!(p.iter().count(), theirs.len() + 1, "{encoded}");
+            assert_eq!(p.get("z"), Some("A"));
+        }
     }
 
     #[test]
