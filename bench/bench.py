@@ -648,9 +648,10 @@ its floor.
 That floor is a sum, and it leaves out a cost that grows with the
 signature: the ceiling answers faster than wrk asks, so wrk never sleeps;
 a server that spends 15 µs signing lets it go idle, and every answer then
-pays the kernel to wake it (on this VM, an inter-processor interrupt: 4 µs
-of the server's time per request in a perf profile, against 0.3 µs for
-the ceiling). The **measured floor** is a server that does exactly the
+pays the kernel to wake it (an inter-processor interrupt; on a VM with
+halt polling off, a VM exit too: 4 µs of the signing ceiling's time per
+request and 9 µs of Writ's ES256 token in perf profiles, against 0.3 µs
+for the ceiling). The **measured floor** is a server that does exactly the
 ceiling's work plus one signature with Writ's own library
 (`bench/ceiling.rs --sign ES256`, rows "ceiling + one … signature"), run
 in the same way; an assertion row adds its verification from `openssl

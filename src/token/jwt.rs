@@ -156,22 +156,27 @@ mod tests {
     use crate::types::Algorithm;
     use base64::Engine;
 
-    #[test]
-    fn rfc9068_2_1_header_has_typ_at_jwt_and_kid() {
-        let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
-        let claims = Claims {
+    /// Claims for client `c` of issuer `https://i`, issued at 10 for 60 s.
+    fn claims<'a>(aud: &'a str, scope: &'a str) -> Claims<'a> {
+        Claims {
             iss: "https://i",
             sub: "c",
             client_id: "c",
-            aud: "https://a",
+            aud,
             iat: 10,
             exp: 70,
             jti: "j",
-            scope: "",
+            scope,
             gty: None,
             azp: None,
             extra: None,
-        };
+        }
+    }
+
+    #[test]
+    fn rfc9068_2_1_header_has_typ_at_jwt_and_kid() {
+        let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+        let claims = claims("https://a", "");
         let token = mint(&key, &claims).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
@@ -196,17 +201,10 @@ mod tests {
     fn rfc9068_2_2_claims_are_one_object_with_static_claims_last() {
         let extra = serde_json::json!({"tier": "gold", "n": 2});
         let claims = Claims {
-            iss: "https://i",
-            sub: "c",
-            client_id: "c",
-            aud: "https://a",
-            iat: 10,
-            exp: 70,
-            jti: "j",
-            scope: "read",
             gty: Some("client-credentials"),
             azp: Some("c"),
             extra: extra.as_object(),
+            ..claims("https://a", "read")
         };
         assert_eq!(
             serde_json::to_string(&claims).unwrap(),
@@ -229,19 +227,7 @@ mod tests {
     fn rfc9068_4_verify_checks_key_signature_issuer_and_expiry() {
         let (key, _) = SigningKey::generate(Algorithm::EdDSA).unwrap();
         let (other, _) = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let claims = Claims {
-            iss: "https://i",
-            sub: "c",
-            client_id: "c",
-            aud: "a",
-            iat: 10,
-            exp: 70,
-            jti: "j",
-            scope: "read",
-            gty: None,
-            azp: None,
-            extra: None,
-        };
+        let claims = claims("a", "read");
         let token = mint(&key, &claims).unwrap();
         let find = |kid: &str| (kid == key.kid).then_some(&key);
         let ok = verify(&token, find, "https://i", 69).unwrap();
