@@ -515,11 +515,21 @@ def halt_polling():
     except OSError:
         yield "off (the machine's setting, which the benchmark could not change)"
         return
+    # SIGTERM and SIGHUP (a timeout, a closed terminal) unwind as an exit
+    # does, so the setting is restored then too.
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+    handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield f"{HALT_POLL_NS // 1000} µs (Linux's default) for the run; the machine has it off"
     finally:
-        with open(HALT_POLL, "w") as f:
-            f.write(str(before))
+        try:
+            with open(HALT_POLL, "w") as f:
+                f.write(str(before))
+        except OSError as e:
+            log(f"could not restore {HALT_POLL} to {before}: {e}")
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def versions():

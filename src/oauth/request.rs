@@ -74,6 +74,12 @@ impl Params {
             // itself, which decoding would copy unchanged (and which is
             // valid UTF-8, checked above).
             let text = std::str::from_utf8(body).unwrap_or_default();
+            if text.contains('\u{FFFD}') {
+                // As the decoder's path refuses it, whatever its origin.
+                return Err(OAuthError::invalid_request(
+                    "a parameter is not valid UTF-8 once decoded",
+                ));
+            }
             for pair in text.split('&').filter(|p| !p.is_empty()) {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
                 params.push(name.to_owned(), value.to_owned())?;
@@ -324,6 +330,14 @@ mod tests {
             let p = Params::from_form(encoded.as_bytes()).unwrap();
             assert_eq!(p.iter().count(), theirs.len() + 1, "{encoded}");
             assert_eq!(p.get("z"), Some("A"));
+        }
+    }
+
+    #[test]
+    fn form_with_a_replacement_character_is_refused_on_either_path() {
+        for form in ["scope=a\u{FFFD}b", "scope=a\u{FFFD}b&z=%41"] {
+            let err = Params::from_form(form.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{form}");
         }
     }
 

@@ -237,7 +237,7 @@ impl Store {
 
     pub async fn close(&self) {
         if let Some(thread) = &self.token_thread {
-            thread.close();
+            thread.close().await;
         }
         self.pool.close().await;
     }

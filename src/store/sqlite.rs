@@ -12,7 +12,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// survives a crash; group commit keeps that affordable.
 pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
     create_private(path).map_err(|e| open_error(path, e.to_string()))?;
-    let url = format!("sqlite://{}?mode=rwc", path.display());
+    // sqlx percent-decodes the path of its URL: encoded here, a name with
+    // `%`, `?` or `#` in it is the same file `create_private` made and the
+    // token thread opens.
+    const LITERAL: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        percent_encoding::utf8_percent_encode(&path.to_string_lossy(), LITERAL)
+    );
     AnyPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::{StoreError, TokenRecord};
 
-type Group = (Vec<TokenRecord>, oneshot::Sender<rusqlite::Result<()>>);
+type Group = (Vec<TokenRecord>, oneshot::Sender<Result<(), StoreError>>);
 
 const INSERT: &str = "INSERT INTO tokens
     (id, hash, client_id, scope, audience, issued_at, expires_at, issuer)
@@ -27,6 +27,7 @@ const INSERT: &str = "INSERT INTO tokens
 #[derive(Debug)]
 pub(super) struct TokenThread {
     queue: Mutex<Option<mpsc::Sender<Group>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl TokenThread {
@@ -34,17 +35,13 @@ impl TokenThread {
     pub fn spawn(path: &Path) -> Result<Self, StoreError> {
         let conn = open(path)?;
         let (queue, groups) = mpsc::channel::<Group>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("writ-tokens".into())
-            .spawn(move || {
-                let mut conn = conn;
-                for (records, reply) in groups {
-                    let _ = reply.send(insert(&mut conn, &records));
-                }
-            })
+            .spawn(move || run(conn, groups))
             .map_err(|e| StoreError::Open(format!("cannot start the token writer: {e}")))?;
         Ok(Self {
             queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -57,14 +54,41 @@ impl TokenThread {
             .ok_or_else(gone)?
             .send((records, reply))
             .map_err(|_| gone())?;
-        Ok(answer.await.map_err(|_| gone())??)
+        answer.await.map_err(|_| gone())?
     }
 
-    /// Lets the thread finish the groups it was given, then end.
-    pub fn close(&self) {
+    /// Lets the thread finish the groups it was given, and waits for it to
+    /// close its connection: the last connection to close checkpoints the
+    /// WAL into the database file, which a copy of a stopped server's
+    /// database then holds.
+    pub async fn close(&self) {
         if let Ok(mut queue) = self.queue.lock() {
             queue.take();
         }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// Writes each group it is handed until the queue closes. A group that
+/// failed leaves no transaction open behind it, and a panic fails its
+/// group only, not every token after it.
+fn run(mut conn: Connection, groups: mpsc::Receiver<Group>) {
+    for (records, reply) in groups {
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            insert(&mut conn, &records).map_err(StoreError::from)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("the token writer panicked; its group was not written");
+            // As sqlx reports its own SQLite thread's crash.
+            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
+        });
+        if written.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let _ = reply.send(written);
     }
 }
 

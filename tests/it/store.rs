@@ -235,8 +235,9 @@ async fn contract(store: Store) {
         store.insert_tokens(vec![batch[0].clone()]).await.is_err(),
         "id is unique"
     );
-    // A batch is all or nothing: in one statement (up to 100 rows) as in a
-    // transaction of several.
+    // A batch is all or nothing: in one transaction (SQLite's token
+    // thread), one statement (PostgreSQL, up to 100 rows) or a transaction
+    // of several.
     let fresh = |n: u8| token(n, "c1", 5000);
     assert!(store
         .insert_tokens(vec![fresh(251), batch[1].clone()])
@@ -374,6 +375,31 @@ async fn store_contract_sqlite() {
         .await
         .unwrap();
     contract(store).await;
+}
+
+/// Closing the store closes every connection, the token writer's too: the
+/// last one checkpoints the WAL into the database file and removes it, so a
+/// copy of a stopped server's file holds every token. A name with `%`, `?`
+/// and `#` in it is one file for the pool and the token writer alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_close_leaves_every_token_in_the_one_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "a%41?b#c.db";
+    let location = Location::Sqlite(dir.path().join(name));
+    let store = Store::open(&location).await.unwrap();
+    let tokens = vec![token(7, "c1", 5000), token(8, "c1", 5000)];
+    store.insert_tokens(tokens.clone()).await.unwrap();
+    store.close().await;
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, [name], "one file, and no WAL left behind");
+    let again = Store::open(&location).await.unwrap();
+    for t in tokens {
+        assert_eq!(again.token(&t.selector).await.unwrap(), Some(t));
+    }
+    again.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
