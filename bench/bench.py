@@ -493,8 +493,8 @@ def halt_polling():
 
     With it off, wrk's CPU halts each time it waits for an answer, and the
     server's CPU then pays a VM exit to wake it with every response: in a
-    perf profile that was 9 µs of Writ's 42 µs per ES256 token, and 4 µs
-    of the signing ceiling's 32. That is a cost of this virtual machine,
+    perf profile that was 9 µs of Writ's 47 µs per ES256 token, and 4 µs
+    of the signing ceiling's 30. That is a cost of this virtual machine,
     not of any server, and it grows with the time between answers, so it
     penalises slower rows more. Polling for up to 200 µs first, as Linux
     does by default, takes it away for every row alike. The setting is

@@ -62,7 +62,7 @@ pub enum StoreError {
     NotFound(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// From the SQLite token writer's own connection (`SqliteTokens`).
+    /// From the SQLite token thread's own connection (`sqlite_tokens`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]

@@ -7,9 +7,14 @@ use super::{StoreError, ACQUIRE_TIMEOUT};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// One file in WAL mode, shared by the server and the CLI. `synchronous =
-/// FULL`: a commit is on disk before it returns, so a token answered with 200
+/// Every connection's settings, the pool's and the token thread's: one
+/// file in WAL mode, shared by the server and the CLI. `synchronous = FULL`:
+/// a commit is on disk before it returns, so a token answered with 200
 /// survives a crash; group commit keeps that affordable.
+pub(super) const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+/// The pool, with `PRAGMAS` on every connection.
 pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
     create_private(path).map_err(|e| open_error(path, e.to_string()))?;
     // sqlx percent-decodes the path of its URL: encoded here, a name with
@@ -30,11 +35,7 @@ pub async fn connect(path: &Path) -> Result<AnyPool, StoreError> {
         .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                )
-                .await?;
+                conn.execute(PRAGMAS).await?;
                 Ok(())
             })
         })

@@ -92,15 +92,12 @@ fn run(mut conn: Connection, groups: mpsc::Receiver<Group>) {
     }
 }
 
-/// The same settings as the pool's connections (`sqlite::connect`).
+/// The same settings as the pool's connections (`sqlite::PRAGMAS`).
 fn open(path: &Path) -> Result<Connection, StoreError> {
     // Only the thread uses the connection: no mutex around each call.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-    )?;
+    conn.execute_batch(super::sqlite::PRAGMAS)?;
     conn.prepare_cached(INSERT)?;
     Ok(conn)
 }
