@@ -1,8 +1,10 @@
 //! Persistence on SQLite (embedded, the default) or PostgreSQL (several
 //! nodes). Both run the same runtime queries through sqlx's `Any` driver;
 //! what differs (connecting, migrations, change notification) lives in
-//! `sqlite.rs` and `postgres.rs`, and SQLite's opaque tokens are written by
-//! a thread of their own (`sqlite_tokens.rs`).
+//! `sqlite.rs` and `postgres.rs`. Opaque tokens, the one write on the hot
+//! path, go to each backend its own way: SQLite's through a thread of their
+//! own (`sqlite_tokens.rs`), PostgreSQL's through connections of their own
+//! (`postgres_tokens.rs`).
 //!
 //! Every write to registry data bumps `revision` in the same transaction, so
 //! servers know when to rebuild their in-memory snapshot.
@@ -19,6 +21,7 @@ mod group;
 mod keys;
 mod master_key;
 mod postgres;
+mod postgres_tokens;
 mod registration;
 mod settings;
 mod snapshot;
@@ -168,8 +171,15 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     location: Location,
-    /// SQLite's token writer (`sqlite_tokens`); `None` on PostgreSQL.
-    token_thread: Option<std::sync::Arc<sqlite_tokens::TokenThread>>,
+    /// Where opaque tokens are written.
+    token_writes: TokenWrites,
+}
+
+/// Each backend's way of writing opaque tokens (`Store::insert_tokens`).
+#[derive(Debug, Clone)]
+enum TokenWrites {
+    Sqlite(std::sync::Arc<sqlite_tokens::TokenThread>),
+    Postgres(std::sync::Arc<postgres_tokens::TokenConnections>),
 }
 
 type Tx = Transaction<'static, sqlx::Any>;
@@ -209,21 +219,26 @@ impl Store {
                 return Err(e.into());
             }
         }
-        let token_thread = match location {
-            Location::Sqlite(path) => match sqlite_tokens::TokenThread::spawn(path) {
-                Ok(thread) => Some(std::sync::Arc::new(thread)),
-                Err(e) => {
-                    pool.close().await;
-                    return Err(e);
-                }
-            },
-            Location::Postgres(_) => None,
+        let token_writes = match location {
+            Location::Sqlite(path) => {
+                sqlite_tokens::TokenThread::spawn(path).map(|t| TokenWrites::Sqlite(t.into()))
+            }
+            Location::Postgres(url) => {
+                postgres_tokens::TokenConnections::new(url).map(|c| TokenWrites::Postgres(c.into()))
+            }
+        };
+        let token_writes = match token_writes {
+            Ok(writes) => writes,
+            Err(e) => {
+                pool.close().await;
+                return Err(e);
+            }
         };
         Ok(Self {
             pool,
             backend,
             location: location.clone(),
-            token_thread,
+            token_writes,
         })
     }
 
@@ -236,8 +251,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(thread) = &self.token_thread {
-            thread.close().await;
+        match &self.token_writes {
+            TokenWrites::Sqlite(thread) => thread.close().await,
+            TokenWrites::Postgres(connections) => connections.close().await,
         }
         self.pool.close().await;
     }

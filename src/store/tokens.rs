@@ -6,9 +6,6 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
-/// 8 parameters a row, 800 a statement: well under both backends' limits.
-const ROWS_PER_INSERT: usize = 100;
-
 /// An opaque access token: its public selector and the keyed hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -27,51 +24,15 @@ pub struct TokenRecord {
 }
 
 impl Store {
-    /// Inserts a batch of tokens in one transaction (group commit). On
-    /// SQLite, by the token thread's own connection (`sqlite_tokens`). On
-    /// PostgreSQL a batch of up to `ROWS_PER_INSERT` is one multi-row
-    /// statement, atomic and committed on its own: no BEGIN and COMMIT
-    /// round trips to the database.
+    /// Inserts a batch of tokens, all or none, committed before this
+    /// returns (group commit): on SQLite by the token thread's own
+    /// connection (`sqlite_tokens`), on PostgreSQL by connections of their
+    /// own, in one statement (`postgres_tokens`).
     pub async fn insert_tokens(&self, tokens: Vec<TokenRecord>) -> Result<(), StoreError> {
-        if let Some(thread) = &self.token_thread {
-            return thread.insert(tokens).await;
+        match &self.token_writes {
+            super::TokenWrites::Sqlite(thread) => thread.insert(tokens).await,
+            super::TokenWrites::Postgres(connections) => connections.insert(&tokens).await,
         }
-        let tokens = &tokens[..];
-        if tokens.len() <= ROWS_PER_INSERT {
-            return self.insert_token_rows(&self.pool, tokens).await;
-        }
-        let mut tx = self.pool.begin().await?;
-        for chunk in tokens.chunks(ROWS_PER_INSERT) {
-            self.insert_token_rows(&mut *tx, chunk).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// One multi-row INSERT.
-    async fn insert_token_rows<'e>(
-        &self,
-        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-        tokens: &[TokenRecord],
-    ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO tokens (id, hash, client_id, scope, audience, issued_at, expires_at, issuer) VALUES {}",
-            self.placeholders(tokens.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for t in tokens {
-            q = q
-                .bind(&t.selector[..])
-                .bind(&t.hash[..])
-                .bind(&t.client_id)
-                .bind(&t.scope)
-                .bind(&t.audience)
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .bind(t.issuer.as_deref());
-        }
-        q.execute(executor).await?;
-        Ok(())
     }
 
     /// A client's live opaque tokens, newest first, at most `limit`.

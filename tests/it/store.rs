@@ -235,9 +235,8 @@ async fn contract(store: Store) {
         store.insert_tokens(vec![batch[0].clone()]).await.is_err(),
         "id is unique"
     );
-    // A batch is all or nothing: in one transaction (SQLite's token
-    // thread), one statement (PostgreSQL, up to 100 rows) or a transaction
-    // of several.
+    // A batch is all or nothing, however long: one transaction (SQLite's
+    // token thread) or one statement (PostgreSQL's arrays).
     let fresh = |n: u8| token(n, "c1", 5000);
     assert!(store
         .insert_tokens(vec![fresh(251), batch[1].clone()])
