@@ -425,6 +425,13 @@ impl Registry {
         if self.unknown.contains_key(id) {
             return Ok(None);
         }
+        // Boxed: the load's state (a shared query, the store's) is kilobytes,
+        // which every request's future would otherwise carry, and move.
+        Box::pin(self.load_client(id)).await
+    }
+
+    /// A client the cache does not hold, from the store.
+    async fn load_client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         let before = self.applied();
         let store = &self.store;
         let loaded = self

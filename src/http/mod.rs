@@ -339,9 +339,9 @@ impl Shared {
                     ..
                 },
                 Some(c),
-            ) => self.trust_domain_keys(c, assertion, now).await,
+            ) => Box::pin(self.trust_domain_keys(c, assertion, now)).await,
             (ClientCredentials::Assertion { assertion, .. }, Some(c)) => {
-                self.assertion_keys(c, assertion, now).await
+                Box::pin(self.assertion_keys(c, assertion, now)).await
             }
             _ => Err(Unavailable("no assertion")),
         };
@@ -373,16 +373,14 @@ impl Shared {
             Ok(who) => match &who.assertion {
                 Some(a) => {
                     let fresh = match &a.jti {
-                        Some(jti) => self
-                            .replays
-                            .submit(Replay {
-                                client_id: a.replay_scope.clone(),
-                                jti: jti.clone(),
-                                expires_at: a.replay_until,
-                                now,
-                            })
-                            .await
-                            .map_err(StoreError::Shared)?,
+                        Some(jti) => Box::pin(self.replays.submit(Replay {
+                            client_id: a.replay_scope.clone(),
+                            jti: jti.clone(),
+                            expires_at: a.replay_until,
+                            now,
+                        }))
+                        .await
+                        .map_err(StoreError::Shared)?,
                         None => true,
                     };
                     if fresh {

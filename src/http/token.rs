@@ -155,10 +155,7 @@ async fn respond(
             .api(audience)
             .is_some_and(|api| snapshot.signer(api.algorithm).is_some());
         if !held || !client.grants.contains_key(audience) {
-            client = state
-                .registry
-                .refresh_for_target(&client, audience, now)
-                .await?;
+            client = Box::pin(state.registry.refresh_for_target(&client, audience, now)).await?;
         }
     }
     let registry = state.registry.snapshot();
