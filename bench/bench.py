@@ -19,6 +19,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -351,6 +352,57 @@ def measure_assertions(name, kind, start_server, path, assertions, content_type,
         record(name, kind, c, r, cpu, peak, expect, rows)
 
 
+PAIRED_ROUNDS = int(os.environ.get("WRIT_BENCH_PAIRED_ROUNDS", "5"))
+PAIRED_SECONDS = 4
+
+
+class Side:
+    """One side of a paired row: how to start its server, what to ask it."""
+
+    def __init__(self, name, start, path, body, content_type, auth):
+        self.name, self.start = name, start
+        self.request = (path, body, content_type, auth)
+
+
+def paired(name, writ, floor, lua, paired_rows):
+    """Writ and its floor, alternately, PAIRED_ROUNDS times at c64 (a fresh
+    server each time, 1 s of warm-up, PAIRED_SECONDS measured). The host's
+    speed drifts over minutes, as much as a row's margin over its floor:
+    the table's rows, minutes apart, can come out in the wrong order (a
+    JSON body faster than a form). A difference taken between runs seconds
+    apart, and its median over rounds, is what a change to Writ moves."""
+    if ONLY and not any(o in name for o in ONLY):
+        return
+    runs = {"writ": [], "floor": []}
+    for _ in range(PAIRED_ROUNDS):
+        for key, side in (("floor", floor), ("writ", writ)):
+            server = side.start()
+            try:
+                wrk(*side.request, 64, 1, lua)
+                cpu0 = server.cpu_seconds()
+                r = wrk(*side.request, 64, PAIRED_SECONDS, lua)
+                cpu = server.cpu_seconds() - cpu0
+            finally:
+                server.stop()
+            if r["status_errors"] or r["socket_errors"]:
+                raise SystemExit(f"{name}: errors in a paired run: {r}")
+            runs[key].append((cpu * 1e6 / r["requests"], r["requests"] / (r["duration_us"] / 1e6)))
+    median = statistics.median
+    row = {
+        "name": name, "floor": floor.name, "rounds": PAIRED_ROUNDS,
+        "writ_us": median(w for w, _ in runs["writ"]),
+        "floor_us": median(f for f, _ in runs["floor"]),
+        "above_us": median(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"])),
+        "ratio": median(w[1] / f[1] for w, f in zip(runs["writ"], runs["floor"])),
+        "spread_us": (min(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"])),
+                      max(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"]))),
+    }
+    paired_rows.append(row)
+    log(f"  paired: {name:30} {row['writ_us']:.1f} µs against {row['floor_us']:.1f} µs: "
+        f"{row['above_us']:+.1f} µs (rounds {row['spread_us'][0]:+.1f} to "
+        f"{row['spread_us'][1]:+.1f}), {row['ratio']:.2f}× its rate")
+
+
 def record(name, kind, c, r, cpu, peak, expect, rows):
     errors = r["socket_errors"] + (r["status_errors"] if expect == 200 else r["requests"] - r["status_errors"])
     row = {
@@ -585,7 +637,7 @@ def svg_chart(rows, path):
         f.write("\n".join(out) + "\n")
 
 
-def report(rows, info, startup_ms, idle_mib, speed):
+def report(rows, paired_rows, info, startup_ms, idle_mib, speed):
     def ref(name, c):
         return next((r["rps"] for r in rows if r["name"] == name and r["c"] == c), None)
     lines = [
@@ -615,6 +667,23 @@ def report(rows, info, startup_ms, idle_mib, speed):
         f"**{r['rps'] / ref('Writ JWT ES256', r['c']):.2f}×**"
         for r in rows if "private_key_jwt" in r["name"] or "federated" in r["name"])
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    paired_table = "\n".join([
+        f"**Paired with the floor.** The host's speed drifts over minutes by as "
+        f"much as a row's margin over its floor, so the rows above, measured "
+        f"minutes apart, can differ by more than the work they differ by. Here "
+        f"each scenario and its floor alternate, {PAIRED_ROUNDS} rounds of a "
+        f"fresh server, 1 s of warm-up and {PAIRED_SECONDS} s at c=64 each; the "
+        f"difference is taken within each round, and its median reported, with "
+        f"the lowest and highest round.",
+        "",
+        "| scenario | floor | Writ µs/req | floor µs/req | µs above the floor (median) | rounds: lowest, highest | × the floor's rate (median) |",
+        "|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {p['name']} | {p['floor']} | {p['writ_us']:.1f} | {p['floor_us']:.1f} | "
+        f"**{p['above_us']:+.1f}** | {p['spread_us'][0]:+.1f}, {p['spread_us'][1]:+.1f} | "
+        f"**{p['ratio']:.2f}×** |"
+        for p in paired_rows
+    ])
     doc = f"""# Benchmarks
 
 Produced by `bench/run` (see the README). Each server is pinned to CPU 0 and
@@ -634,6 +703,8 @@ machine that grows with the time between responses.
 {meta}
 
 {table}
+
+{paired_table}
 
 Client authentication without a shared secret, as a share of the
 client-secret rate (`Writ JWT ES256`, HTTP Basic) at the same concurrency;
@@ -754,8 +825,26 @@ def run_all(work, lua, pg_name, rows, polling):
                                        "--config", config], env=quiet)
         log("writ on SQLite")
         assertions = setup_assertions(sqlite, creds, work)
-        for name, kind, path, body, ct, auth, expect in writ_scenarios(creds, "sqlite", assertions):
+        scenarios = writ_scenarios(creds, "sqlite", assertions)
+        for name, kind, path, body, ct, auth, expect in scenarios:
             measure(name, kind, writ, path, body, ct, auth, expect, lua, rows)
+
+        def floor_side(alg=None):
+            cmd = [CEILING, f"127.0.0.1:{PORT}"] + (["--sign", alg] if alg else [])
+            return Side(signing_ceiling(alg) if alg else "ceiling (axum, fixed JSON)",
+                        lambda: Server("ceiling", cmd), "/oauth/token",
+                        "grant_type=client_credentials", "application/x-www-form-urlencoded",
+                        basic("bench", "secret"))
+
+        def writ_side(name, start, scenarios):
+            path, body, ct, auth = next(s[2:6] for s in scenarios if s[0] == name)
+            return Side(name, start, path, body, ct, auth)
+
+        log("paired with the floor")
+        paired_rows = []
+        for name, alg in (("Writ JWT ES256", "ES256"), ("Writ JWT EdDSA", "EdDSA"),
+                          ("Writ opaque (SQLite)", None)):
+            paired(name, writ_side(name, writ, scenarios), floor_side(alg), lua, paired_rows)
 
         log("writ on PostgreSQL")
         pg = pg_database(pg_name)
@@ -763,8 +852,11 @@ def run_all(work, lua, pg_name, rows, polling):
         pg_creds = setup_writ(pg, pg_env)
         writ_pg = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg,
                                           "--config", config], env={**pg_env, **quiet})
-        for name, kind, path, body, ct, auth, expect in writ_scenarios(pg_creds, "postgres"):
+        pg_scenarios = writ_scenarios(pg_creds, "postgres")
+        for name, kind, path, body, ct, auth, expect in pg_scenarios:
             measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
+        name = "Writ opaque (PostgreSQL)"
+        paired(name, writ_side(name, writ_pg, pg_scenarios), floor_side(), lua, paired_rows)
 
         log("start-up and idle memory")
         floors(rows, speed)
@@ -774,10 +866,14 @@ def run_all(work, lua, pg_name, rows, polling):
                     + (f"  floor {r['floor_us']:.1f}, above {r['above_us']:+.1f}" if "floor_us" in r else "")
                     + (f"; measured floor {r['measured_floor_us']:.1f}, above {r['above_measured_us']:+.1f}"
                        if "measured_floor_us" in r else ""))
+            for p in paired_rows:
+                log(f"paired: {p['name']:30} {p['above_us']:+.1f} µs above {p['floor']}, "
+                    f"{p['ratio']:.2f}× its rate")
             return
         startup_ms, idle_mib = startup_and_idle(sqlite, creds, config)
         svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
-        report(rows, {**versions(), "guest halt polling": polling}, startup_ms, idle_mib, speed)
+        report(rows, paired_rows, {**versions(), "guest halt polling": polling}, startup_ms,
+               idle_mib, speed)
     finally:
         try:
             pg_database(pg_name, drop=True)

@@ -331,6 +331,9 @@ impl Shared {
         let id = credentials.client_id();
         self.limits.check_failures(id, source)?;
         let client = self.registry.client(id).await?;
+        // The assertion paths are boxed: their futures (key fetches, the
+        // replay check) are kilobytes, which every request's future would
+        // otherwise carry, and move, secret or not.
         let fetched = match (credentials, client.as_deref()) {
             (
                 ClientCredentials::Assertion {

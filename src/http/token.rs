@@ -155,6 +155,7 @@ async fn respond(
             .api(audience)
             .is_some_and(|api| snapshot.signer(api.algorithm).is_some());
         if !held || !client.grants.contains_key(audience) {
+            // Boxed, as a rare path: see `Shared::authenticate`.
             client = Box::pin(state.registry.refresh_for_target(&client, audience, now)).await?;
         }
     }
