@@ -49,22 +49,46 @@ impl TokenConnections {
     /// Inserts the tokens in one statement: all of them or none.
     pub async fn insert(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut conn = match idle {
-            Some(conn) => conn,
-            None => tokio::time::timeout(ACQUIRE_TIMEOUT, self.options.connect())
+        let reused = idle.is_some();
+        let written = match idle {
+            Some(conn) => self.insert_on(conn, records).await,
+            None => self.insert_on(self.connect().await?, records).await,
+        };
+        match written {
+            // A connection that waited between groups may have been closed
+            // by the server meanwhile (a restart, a failover, an idle
+            // timeout), which the pool's ping found out before lending it.
+            // The group is tried once more on a fresh connection: it cannot
+            // be written twice, as a token's id is unique.
+            Err(e) if reused && e.is_unavailable() && !timed_out(&e) => {
+                self.insert_on(self.connect().await?, records).await
+            }
+            written => written,
+        }
+    }
+
+    async fn connect(&self) -> Result<PgConnection, StoreError> {
+        Ok(
+            tokio::time::timeout(ACQUIRE_TIMEOUT, self.options.connect())
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)??,
-        };
-        let written = tokio::time::timeout(INSERT_TIMEOUT, insert(&mut conn, records))
+        )
+    }
+
+    /// The group on `conn`, which is kept for the next group if it worked
+    /// and dropped if it failed or timed out.
+    async fn insert_on(
+        &self,
+        mut conn: PgConnection,
+        records: &[TokenRecord],
+    ) -> Result<(), StoreError> {
+        tokio::time::timeout(INSERT_TIMEOUT, insert(&mut conn, records))
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        // A connection that failed or timed out is dropped here, not reused.
-        if written.is_ok() {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(conn);
-            }
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
         }
-        Ok(written?)
+        Ok(())
     }
 
     /// Closes the connections between groups.
@@ -77,6 +101,12 @@ impl TokenConnections {
             let _ = conn.close().await;
         }
     }
+}
+
+/// A group that took longer than `INSERT_TIMEOUT` is not tried again:
+/// its requests have waited long enough.
+fn timed_out(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::PoolTimedOut))
 }
 
 async fn insert(conn: &mut PgConnection, records: &[TokenRecord]) -> Result<(), sqlx::Error> {

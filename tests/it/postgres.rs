@@ -160,6 +160,33 @@ async fn database_outage_is_503_and_heals_by_itself() {
     w.server.take().unwrap().shutdown().await.unwrap();
 }
 
+/// A database that dropped every connection and came straight back (a
+/// restart, a failover, an idle timeout) costs no request a 503: the
+/// connection that writes opaque tokens was found closed and the group was
+/// written on a fresh one, as the pool finds its own closed ones first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_database_closed_cost_no_request() {
+    let db = PgDb::create().await;
+    let mut w = Writ::on_postgres(&db.url);
+    let opaque = w.client(&["--format", "opaque"]);
+    w.start().await;
+    let before = w.token(&opaque, "").await.access_token().to_owned();
+    db.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name
+    ))
+    .await;
+    for _ in 0..3 {
+        let t = w.token(&opaque, "").await;
+        assert_eq!(t.status, 200, "{:?}", t.json);
+        let i = w.introspect(&opaque, t.access_token()).await;
+        assert_eq!(i.json["active"], true);
+    }
+    assert_eq!(w.introspect(&opaque, &before).await.json["active"], true);
+    w.server.take().unwrap().shutdown().await.unwrap();
+}
+
 /// What a failover onto a read-only replica looks like to Writ: every
 /// write refused with SQLSTATE 25006. Writes get 503, reads and JWTs go on,
 /// nothing stored changes, and it heals when writes come back.
