@@ -374,8 +374,11 @@ def paired(name, writ, floor, lua, paired_rows):
     if ONLY and not any(o in name for o in ONLY):
         return
     runs = {"writ": [], "floor": []}
-    for _ in range(PAIRED_ROUNDS):
-        for key, side in (("floor", floor), ("writ", writ)):
+    for n in range(PAIRED_ROUNDS):
+        # Which goes first alternates, so that a steady drift does not
+        # push every difference the same way.
+        order = (("floor", floor), ("writ", writ))
+        for key, side in order if n % 2 == 0 else order[::-1]:
             server = side.start()
             try:
                 wrk(*side.request, 64, 1, lua)
@@ -386,7 +389,8 @@ def paired(name, writ, floor, lua, paired_rows):
                 server.stop()
             if r["status_errors"] or r["socket_errors"]:
                 raise SystemExit(f"{name}: errors in a paired run: {r}")
-            runs[key].append((cpu * 1e6 / r["requests"], r["requests"] / (r["duration_us"] / 1e6)))
+            runs[key].append((cpu * 1e6 / max(r["requests"], 1),
+                              r["requests"] / (r["duration_us"] / 1e6)))
     median = statistics.median
     row = {
         "name": name, "floor": floor.name, "rounds": PAIRED_ROUNDS,
@@ -671,8 +675,9 @@ def report(rows, paired_rows, info, startup_ms, idle_mib, speed):
         f"**Paired with the floor.** The host's speed drifts over minutes by as "
         f"much as a row's margin over its floor, so the rows above, measured "
         f"minutes apart, can differ by more than the work they differ by. Here "
-        f"each scenario and its floor alternate, {PAIRED_ROUNDS} rounds of a "
-        f"fresh server, 1 s of warm-up and {PAIRED_SECONDS} s at c=64 each; the "
+        f"each scenario and its floor alternate (which goes first alternates too), "
+        f"{PAIRED_ROUNDS} rounds of a fresh server, 1 s of warm-up and "
+        f"{PAIRED_SECONDS} s at c=64 each; the "
         f"difference is taken within each round, and its median reported, with "
         f"the lowest and highest round.",
         "",

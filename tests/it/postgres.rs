@@ -171,8 +171,9 @@ async fn connections_the_database_closed_cost_no_request() {
     let opaque = w.client(&["--format", "opaque"]);
     w.start().await;
     let before = w.token(&opaque, "").await.access_token().to_owned();
+    // With a timeout, each call waits until its backend has exited.
     db.admin(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
          WHERE datname = '{}' AND pid <> pg_backend_pid()",
         db.name
     ))
