@@ -487,13 +487,15 @@ fn rotate_every(section: KeysSection) -> Result<Option<Duration>, ConfigError> {
 
 /// `[opaque_tokens]`
 fn opaque_max_batch(section: OpaqueSection) -> Result<usize, ConfigError> {
+    // Above the queue's size a group could never fill; far above, the
+    // group's buffer (allocated at start) would abort the process.
     match section.max_batch.unwrap_or(DEFAULT_OPAQUE_MAX_BATCH) {
-        0 => Err(ConfigError::Invalid(
+        n @ 1..=crate::store::GROUP_QUEUE => Ok(n),
+        n => Err(ConfigError::Invalid(
             "opaque_tokens.max_batch",
-            "0".into(),
-            "must be at least 1".into(),
+            n.to_string(),
+            format!("must be from 1 to {}", crate::store::GROUP_QUEUE),
         )),
-        n => Ok(n),
     }
 }
 
@@ -682,6 +684,15 @@ mod tests {
         assert_eq!(token_lifetime(Some(MAX_LIFETIME)).unwrap(), MAX_LIFETIME);
         assert!(default_audience(Some(" ".into())).is_err());
         assert_eq!(default_audience(None).unwrap(), None);
+        let batch = |n| opaque_max_batch(OpaqueSection { max_batch: Some(n) });
+        assert!(batch(0).is_err());
+        assert!(batch(crate::store::GROUP_QUEUE + 1).is_err());
+        assert!(batch(usize::MAX).is_err());
+        assert_eq!(batch(1).unwrap(), 1);
+        assert_eq!(
+            batch(crate::store::GROUP_QUEUE).unwrap(),
+            crate::store::GROUP_QUEUE
+        );
     }
 
     #[test]

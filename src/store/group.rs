@@ -15,6 +15,10 @@ use super::StoreError;
 
 type Reply<R> = oneshot::Sender<Result<R, Arc<StoreError>>>;
 
+/// Rows waiting for a group: requests beyond it wait to queue. A group never
+/// holds more, so it is also the largest `max_batch` that means anything.
+pub const QUEUE: usize = 16 * 1024;
+
 /// A queue of `T` handled in groups, each answered with its `R`.
 pub struct Grouped<T, R> {
     queue: mpsc::Sender<(T, Reply<R>)>,
@@ -38,7 +42,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
         F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
     {
-        let (queue, rx) = mpsc::channel::<(T, Reply<R>)>(16 * 1024);
+        let (queue, rx) = mpsc::channel::<(T, Reply<R>)>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..tasks.max(1) {
             let rx = rx.clone();

@@ -38,7 +38,7 @@ pub use changes::{Change, ChangeRecord};
 pub use clients::{ClientRecord, SecretRecord};
 pub use console::{ConsoleSession, SigninLink};
 pub use grants::GrantRecord;
-pub use group::Grouped;
+pub use group::{Grouped, QUEUE as GROUP_QUEUE};
 pub use keys::{KeyRecord, KeyState};
 pub use snapshot::{ClientEntry, Snapshot};
 pub use tokens::TokenRecord;
