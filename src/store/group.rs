@@ -86,7 +86,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
     /// Returns once the row's group was handled, with its answer.
     pub async fn submit(&self, row: T) -> Result<R, Arc<StoreError>> {
         let (tx, rx) = oneshot::channel();
-        let closed = || Arc::new(StoreError::Database(sqlx::Error::PoolClosed));
+        let closed = || Arc::new(StoreError::closed());
         self.queue.send((row, tx)).await.map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }

@@ -84,6 +84,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The store was closed (shutting down), or a writer of its own ended:
+    /// a 503, as for a closed pool.
+    pub(crate) fn closed() -> Self {
+        StoreError::Database(sqlx::Error::PoolClosed)
+    }
+
     /// The database could not be reached, refused us, or is busy, full or
     /// read-only: a condition that passes, worth a 503 rather than a 500.
     pub fn is_unavailable(&self) -> bool {

@@ -90,8 +90,8 @@ impl TokenConnections {
 
     /// The connection used last, unless it has been idle too long.
     fn take_idle(&self) -> Result<Option<PgConnection>, StoreError> {
-        let mut idle = self.idle.lock().map_err(|_| closed())?;
-        let idle = idle.as_mut().ok_or_else(closed)?;
+        let mut idle = self.idle.lock().map_err(|_| StoreError::closed())?;
+        let idle = idle.as_mut().ok_or_else(StoreError::closed)?;
         // Those idle too long are the oldest, at the front: dropped.
         let fresh = idle.partition_point(|(_, since)| since.elapsed() > IDLE_FOR);
         idle.drain(..fresh);
@@ -143,10 +143,6 @@ impl TokenConnections {
             let _ = conn.close().await;
         }
     }
-}
-
-fn closed() -> StoreError {
-    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 /// A wait that ran out, as an I/O error (a 503), naming what was waited for.

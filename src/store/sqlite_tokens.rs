@@ -47,7 +47,7 @@ impl TokenThread {
 
     /// Inserts the tokens in one transaction: all of them or none.
     pub async fn insert(&self, records: Vec<TokenRecord>) -> Result<(), StoreError> {
-        let gone = || StoreError::Database(sqlx::Error::PoolClosed);
+        let gone = StoreError::closed;
         let queue = self.queue.lock().map_err(|_| gone())?.clone();
         let (reply, answer) = oneshot::channel();
         queue
