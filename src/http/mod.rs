@@ -107,7 +107,10 @@ pub const TOKEN_PATHS: [&str; 3] = ["/oauth/token", "/oauth/access_token", "/tok
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
-pub fn router(state: AppState) -> Router {
+/// Every route, behind the request-id layer. The layer wraps the router, not
+/// each route (`Router::layer`): that put a second boxed route, cloned and
+/// called for every request, between the connection and the handler.
+pub fn router(state: AppState) -> request_id::WithId<Router> {
     let routes = endpoints();
     let mut app = routes.clone();
     // RFC 8414 §3.1: an issuer with a path (`https://h/tenant1`) has its
@@ -119,8 +122,7 @@ pub fn router(state: AppState) -> Router {
             .nest(&path, routes)
             .route(&format!("{METADATA_PATH}{path}"), get(discovery::metadata));
     }
-    app.layer(axum::middleware::from_fn(request_id::layer))
-        .with_state(state)
+    tower::Layer::layer(&request_id::Layer, app.with_state(state))
 }
 
 /// RFC 8414 §3: the metadata's well-known path for an issuer without a path.
@@ -197,8 +199,9 @@ pub(crate) fn oauth_json<T: serde::Serialize>(body: T) -> Response {
 /// A 200 answer of an OAuth endpoint whose JSON body is already written.
 pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
-    // Room for every header at once: the map grew twice on the way.
-    response.headers_mut().reserve(6);
+    // Room for every header at once (this one, `no_store`'s four, the
+    // request id and the content length): the map grew on the way.
+    response.headers_mut().reserve(7);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -3,9 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -15,9 +13,11 @@ use crate::oauth::{revoke as rules, OAuthError};
 pub async fn revoke(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
+    // The request taken whole: the `HeaderMap` extractor clones the map.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let started = Instant::now();
     let result = async {
         let (source, snapshot, now) = (

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 #[cfg(test)]
@@ -72,23 +72,24 @@ fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 }
 
 /// `/oauth/token` (RFC 6749, Auth0, Commerce Layer) and `/token` (WSO2).
+/// The request is taken whole: axum's `HeaderMap` extractor clones the map.
 pub async fn token(
     state: State<AppState>,
     peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    answer(state, peer, headers, body, false).await
+    let (parts, body) = request.into_parts();
+    answer(state, peer, parts.headers, body, false).await
 }
 
 /// `/oauth/access_token`: Moltin's path, which also offers its `implicit`.
 pub async fn moltin(
     state: State<AppState>,
     peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    answer(state, peer, headers, body, true).await
+    let (parts, body) = request.into_parts();
+    answer(state, peer, parts.headers, body, true).await
 }
 
 async fn answer(

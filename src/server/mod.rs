@@ -422,7 +422,7 @@ fn spawn_tasks(
 fn serve(
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
-    app: axum::Router,
+    app: crate::http::request_id::WithId<axum::Router>,
     limits: &LimitsConfig,
     stop: &watch::Sender<bool>,
     store: Store,
@@ -452,7 +452,9 @@ fn serve(
         // read a byte: without this, a silent connection is never closed.
         .first_request_timeout(limits.request_timeout);
     apply_limits(server.http_builder(), limits);
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
     Ok(tokio::spawn(async move {
         let result = server.handle(handle).serve(service).await;
         store.close().await;
