@@ -14,12 +14,6 @@
 //!   retention starts afresh.
 
 use std::collections::HashMap;
-
-/// The maps a token request looks in: foldhash, seeded per process, rather
-/// than SipHash. Their keys (client ids, API identifiers) are written by
-/// administrators, and a request only looks up; SipHash of a client id and
-/// an audience was 1.5k instructions of every token request.
-type Fast = foldhash::fast::RandomState;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +26,14 @@ use crate::store::{
     StoreError, TrustRuleRecord,
 };
 use crate::types::{Algorithm, AuthMethod, TokenFormat};
+
+/// The maps of APIs, signing keys and a client's grants, which every token
+/// request looks in: foldhash (randomly seeded) rather than SipHash, which
+/// was 1k instructions a request. Their keys are written by administrators;
+/// a request only looks up. The client cache keeps SipHash: a request's
+/// client id, any string a caller sends, is hashed into it (a miss waits in
+/// moka's map of loads, and feeds its admission sketch).
+type Fast = foldhash::fast::RandomState;
 
 /// Ids nobody registered are remembered this long (or until the change
 /// log says one was created), at most this many.
@@ -356,7 +358,7 @@ enum Load {
 
 pub struct Registry {
     snapshot: ArcSwap<Snapshot>,
-    clients: moka::future::Cache<String, Arc<Client>, Fast>,
+    clients: moka::future::Cache<String, Arc<Client>>,
     unknown: moka::sync::Cache<String, ()>,
     /// Whether ids are registered clients, asked of the store in groups.
     registered: Grouped<String, bool>,
@@ -392,7 +394,7 @@ impl Registry {
             snapshot: ArcSwap::from_pointee(snapshot),
             clients: moka::future::Cache::builder()
                 .max_capacity(capacity.max(1))
-                .build_with_hasher(Fast::default()),
+                .build(),
             unknown: moka::sync::Cache::builder()
                 .max_capacity(UNKNOWN_CAPACITY)
                 .time_to_live(UNKNOWN_FOR)

@@ -313,9 +313,10 @@ fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
     let colon = raw.bytes().position(|b| b == b':').ok_or_else(malformed)?;
     let secret = form_decode(&raw[colon + 1..]).ok_or_else(malformed)?;
     raw.truncate(colon);
-    let id = match is_encoded(&raw) {
-        false => raw,
-        true => form_decode(&raw).ok_or_else(malformed)?,
+    let id = if is_encoded(&raw) {
+        form_decode(&raw).ok_or_else(malformed)?
+    } else {
+        raw // its spare capacity still holds the secret, dropped with it
     };
     if id.is_empty() || secret.is_empty() {
         return Err(malformed());

@@ -93,7 +93,8 @@ impl Params {
             return Err(OAuthError::invalid_request("the body is not valid UTF-8"));
         }
         for (name, value) in form_urlencoded::parse(body) {
-            // The decoder replaces percent-encoded bytes that are not UTF-8.
+            // The decoder replaces percent-encoded bytes that are not UTF-8,
+            // and passes a U+FFFD sent as it is: both refused, pair by pair.
             if name.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
                 return Err(OAuthError::invalid_request(
                     "a parameter is not valid UTF-8 once decoded",

@@ -168,6 +168,47 @@ async fn json_logs_carry_audit_events_and_request_ids() {
     assert!(!text.contains(&c.secret) && !text.contains("writ_sk_wrong"));
 }
 
+/// Every answer names its request: the token endpoint's, and those no
+/// handler of ours writes (a 404, a 405), the admin API's and the console's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_its_request_id() {
+    let mut w = Writ::new();
+    let c = w.client(&[]);
+    w.start().await;
+    let remote = w.remote();
+    let mut seen = Vec::new();
+    let requests = [
+        remote.token_request(&c),
+        w.http.get(w.url("/no/such/path")),
+        w.http.get(w.url("/oauth/token")),
+        w.http.get(w.url("/admin/v1/clients")),
+        w.http.get(w.url("/console")),
+        w.http.get(w.url("/healthz")),
+    ];
+    for request in requests {
+        let r = w.send(request).await;
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no id with {}", r.status));
+        assert!(
+            id.len() >= 12 && !seen.contains(&id.to_owned()),
+            "{id} {seen:?}"
+        );
+        seen.push(id.to_owned());
+    }
+    let r = w
+        .send(
+            w.http
+                .get(w.url("/no/such/path"))
+                .header("x-request-id", "caller-7"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-request-id")),
+        (404, Some("caller-7"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_is_described_and_present_from_the_start() {
     let w = Writ::new();
