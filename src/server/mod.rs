@@ -388,6 +388,7 @@ fn spawn_tasks(
         stop.subscribe(),
     ));
     tokio::spawn(tasks::prune_limits(state.clone(), stop.subscribe()));
+    tokio::spawn(tasks::drain_metrics(state.clone(), stop.subscribe()));
     tokio::spawn(crate::http::live::run(
         state.live.clone(),
         registry.clone(),

@@ -152,6 +152,26 @@ pub(super) async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool
     }
 }
 
+/// How often the histograms' samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(1);
+
+/// Folds the samples the histograms recorded into their buckets. The
+/// recorder keeps every sample until then (`build_recorder` spawns no upkeep
+/// of its own, and only a scrape drained them): a node nobody scraped grew by
+/// 24 bytes a request, over a gigabyte an hour at 15,000 requests a second.
+/// Off the runtime's threads: a second of samples at full rate takes
+/// milliseconds, which requests should not wait behind.
+pub(super) async fn drain_metrics(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(METRICS_UPKEEP) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let metrics = state.metrics.clone();
+        let _ = tokio::task::spawn_blocking(move || metrics.run_upkeep()).await;
+    }
+}
+
 /// Writes secrets' `last_used_at` in batches, off the request path. Uses
 /// are gathered for up to `SECRET_USE_GATHER` (the times are kept to the
 /// minute), so a stream of first uses, as when a working set of many
