@@ -45,15 +45,20 @@ impl RequestId {
             LazyLock::new(|| crate::keys::b64url(&crate::keys::random_bytes::<9>()));
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        // Written digit by digit: `format!` was 0.8k instructions a request.
-        let digits = (u64::BITS - n.leading_zeros()).div_ceil(4).max(1);
-        let mut id = Vec::with_capacity(PREFIX.len() + 1 + digits as usize);
+        let mut id = Vec::with_capacity(PREFIX.len() + 17);
         id.extend_from_slice(PREFIX.as_bytes());
         id.push(b'-');
-        for d in (0..digits).rev() {
-            id.push(b"0123456789abcdef"[(n >> (4 * d) & 0xf) as usize]);
-        }
+        push_hex(&mut id, n);
         Self(HeaderValue::try_from(id).expect("base64url and hex are valid header bytes"))
+    }
+}
+
+/// `n` in lowercase hex without leading zeros, digit by digit: `format!`
+/// was 0.8k instructions a request.
+fn push_hex(out: &mut Vec<u8>, n: u64) {
+    let digits = (u64::BITS - n.leading_zeros()).div_ceil(4).max(1);
+    for d in (0..digits).rev() {
+        out.push(b"0123456789abcdef"[(n >> (4 * d) & 0xf) as usize]);
     }
 }
 
@@ -161,11 +166,30 @@ mod tests {
     }
 
     #[test]
-    fn generated_ids_are_the_prefix_and_the_counter_in_hex() {
+    fn counters_are_written_as_format_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            0xa,
+            0xf,
+            0x10,
+            0xff,
+            0x100,
+            0xdead_beef,
+            u64::MAX >> 4,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_hex(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:x}"));
+        }
         let id = RequestId::generate();
         let (prefix, hex) = id.as_str().rsplit_once('-').unwrap();
-        let n = u64::from_str_radix(hex, 16).unwrap();
-        assert_eq!(format!("{prefix}-{n:x}"), id.as_str(), "no leading zeros");
+        assert!(
+            prefix.len() == 12 && u64::from_str_radix(hex, 16).is_ok(),
+            "{id:?}"
+        );
     }
 
     #[test]

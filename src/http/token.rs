@@ -16,6 +16,7 @@ use super::{json_bytes, read_params, request_id, AppState};
 use crate::oauth::client_credentials::{authorize, check_grant_type, Authorized};
 use crate::oauth::request::TokenRequest;
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::token::json_member;
 
 /// RFC 6749 §5.1, plus members other dialects' SDKs read (§5.1 allows
 /// more): `created_at` (Commerce Layer), the absolute `expires` and the
@@ -47,28 +48,18 @@ impl TokenResponse<'_> {
         let mut out = Vec::with_capacity(self.access_token.len() + self.scope.len() + 192);
         out.extend_from_slice(b"{\"access_token\":\"");
         out.extend_from_slice(self.access_token.as_bytes());
-        out.extend_from_slice(b"\",\"token_type\":");
-        json(&mut out, self.token_type);
-        out.extend_from_slice(b",\"expires_in\":");
-        json(&mut out, &self.expires_in);
+        out.push(b'"');
+        json_member(&mut out, "token_type", self.token_type);
+        json_member(&mut out, "expires_in", &self.expires_in);
         if !self.scope.is_empty() {
-            out.extend_from_slice(b",\"scope\":");
-            json(&mut out, self.scope);
+            json_member(&mut out, "scope", self.scope);
         }
-        out.extend_from_slice(b",\"created_at\":");
-        json(&mut out, &self.created_at);
-        out.extend_from_slice(b",\"expires\":");
-        json(&mut out, &self.expires);
-        out.extend_from_slice(b",\"identifier\":");
-        json(&mut out, self.identifier);
+        json_member(&mut out, "created_at", &self.created_at);
+        json_member(&mut out, "expires", &self.expires);
+        json_member(&mut out, "identifier", self.identifier);
         out.push(b'}');
         out
     }
-}
-
-/// A JSON value (a string, escaped; a number) by serde_json.
-fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(out, value).expect("a string or number serialises");
 }
 
 /// `/oauth/token` (RFC 6749, Auth0, Commerce Layer) and `/token` (WSO2).

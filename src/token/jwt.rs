@@ -1,7 +1,9 @@
 //! RFC 9068: JWT profile for OAuth 2.0 access tokens.
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use super::{json_member, json_value};
 
 use crate::keys::{b64url, random_bytes, SigningKey};
 
@@ -61,45 +63,31 @@ impl Claims<'_> {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(384);
         out.extend_from_slice(b"{\"iss\":");
-        json(&mut out, self.iss);
-        out.extend_from_slice(b",\"sub\":");
-        json(&mut out, self.sub);
-        out.extend_from_slice(b",\"client_id\":");
-        json(&mut out, self.client_id);
-        out.extend_from_slice(b",\"aud\":");
-        json(&mut out, self.aud);
-        out.extend_from_slice(b",\"iat\":");
-        json(&mut out, &self.iat);
-        out.extend_from_slice(b",\"exp\":");
-        json(&mut out, &self.exp);
-        out.extend_from_slice(b",\"jti\":");
-        json(&mut out, self.jti);
+        json_value(&mut out, self.iss);
+        json_member(&mut out, "sub", self.sub);
+        json_member(&mut out, "client_id", self.client_id);
+        json_member(&mut out, "aud", self.aud);
+        json_member(&mut out, "iat", &self.iat);
+        json_member(&mut out, "exp", &self.exp);
+        json_member(&mut out, "jti", self.jti);
         if !self.scope.is_empty() {
-            out.extend_from_slice(b",\"scope\":");
-            json(&mut out, self.scope);
+            json_member(&mut out, "scope", self.scope);
         }
         if let Some(gty) = self.gty {
-            out.extend_from_slice(b",\"gty\":");
-            json(&mut out, gty);
+            json_member(&mut out, "gty", gty);
         }
         if let Some(azp) = self.azp {
-            out.extend_from_slice(b",\"azp\":");
-            json(&mut out, azp);
+            json_member(&mut out, "azp", azp);
         }
         for (name, value) in self.extra.into_iter().flatten() {
             out.push(b',');
-            json(&mut out, name);
+            json_value(&mut out, name);
             out.push(b':');
-            json(&mut out, value);
+            json_value(&mut out, value);
         }
         out.push(b'}');
         out
     }
-}
-
-/// A JSON value (a string, escaped; a number; a client's claim) by serde_json.
-fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(out, value).expect("a string, number or JSON value serialises");
 }
 
 /// A fresh token identifier: 128 random bits.

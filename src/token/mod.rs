@@ -16,6 +16,22 @@ use crate::store::{Store, StoreError, TokenRecord};
 use crate::types::{Algorithm, ClaimsProfile};
 use opaque::TokenWriter;
 
+/// Appends a JSON value to an object written by hand (claims, the token
+/// response): a string escaped, a number, or a client's claim, by serde_json.
+pub(crate) fn json_value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("a string, number or JSON value serialises");
+}
+
+/// Appends `,"name":value`. The name is one of ours, a constant that needs
+/// no escaping; a name a client chose goes through `json_value`.
+pub(crate) fn json_member<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    json_value(out, value);
+}
+
 /// What a grant decided: everything a token is made from.
 #[derive(Debug)]
 pub struct Grant<'r> {
