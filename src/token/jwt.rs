@@ -81,7 +81,7 @@ impl Claims<'_> {
         }
         for (name, value) in self.extra.into_iter().flatten() {
             out.push(b',');
-            json_value(&mut out, name);
+            json_value(&mut out, name.as_str());
             out.push(b':');
             json_value(&mut out, value);
         }
