@@ -538,9 +538,21 @@ def pg_database(name, drop=False):
     import urllib.parse
     u = urllib.parse.urlparse(PG_ADMIN)
     sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" if drop else f"CREATE DATABASE {name}"
+    psql(PG_ADMIN, sql)
+    return u._replace(path=f"/{name}").geturl()
+
+
+def psql(url, sql):
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
     run(["psql", "-q", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432),
          "-U", u.username or "postgres", "-d", u.path.lstrip("/") or "postgres", "-c", sql])
-    return u._replace(path=f"/{name}").geturl()
+
+
+def pg_checkpoint():
+    """Writes out what the runs before wrote, and restarts PostgreSQL's
+    checkpoint timer, before a run."""
+    psql(PG_ADMIN, "CHECKPOINT")
 
 
 @contextlib.contextmanager
@@ -703,7 +715,11 @@ VmHWM. Opaque tokens are durable (committed) before each response. On a
 virtual machine whose idle CPUs halt at once, `bench/run` turns on Linux's
 default halt polling for the run (listed below): otherwise the server pays
 the hypervisor to wake wrk's CPU with every response, a cost of the
-machine that grows with the time between responses.
+machine that grows with the time between responses. Each PostgreSQL run
+starts right after a `CHECKPOINT`: whether one of PostgreSQL's own
+checkpoints (one for every 0.5 GB of WAL at the default `max_wal_size`, as
+the README's sizing explains) falls inside a run then depends on that run,
+not on how much the runs before it wrote.
 
 {meta}
 
@@ -855,8 +871,10 @@ def run_all(work, lua, pg_name, rows, polling):
         pg = pg_database(pg_name)
         pg_env = {"WRIT_MASTER_KEY": MASTER_KEY}
         pg_creds = setup_writ(pg, pg_env)
-        writ_pg = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg,
-                                          "--config", config], env={**pg_env, **quiet})
+        def writ_pg():
+            pg_checkpoint()
+            return Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", pg,
+                                   "--config", config], env={**pg_env, **quiet})
         pg_scenarios = writ_scenarios(pg_creds, "postgres")
         for name, kind, path, body, ct, auth, expect in pg_scenarios:
             measure(name, kind, writ_pg, path, body, ct, auth, expect, lua, rows)
