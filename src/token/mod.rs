@@ -54,7 +54,7 @@ impl JsonValue for str {
     }
 }
 
-/// Whether any byte is a control, `"` or `\\`: eight bytes at a time
+/// Whether any byte is a control, `"` or `\`: eight bytes at a time
 /// (Anderson's "Bit Twiddling Hacks": `hasless`, `haszero`, both exact);
 /// a test a byte cost 6 instructions each.
 fn needs_escape(s: &[u8]) -> bool {
