@@ -409,13 +409,21 @@ mod tests {
 
     #[test]
     fn needs_escape_finds_every_byte_that_must_be_escaped_anywhere() {
-        for len in [1, 7, 8, 9, 16, 17] {
-            for at in 0..len {
-                for b in 0..=255u8 {
-                    let mut s = vec![b'a'; len];
-                    s[at] = b;
-                    let must = b < 0x20 || b == b'"' || b == b'\\';
-                    assert_eq!(needs_escape(&s), must, "byte {b:#x} at {at} of {len}");
+        // Among ASCII and among the bytes of non-ASCII UTF-8 (0x80 and up),
+        // which a borrow between the eight bytes' lanes must not hide.
+        let must = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        for filler in [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xc3, 0xff] {
+            for len in [1, 7, 8, 9, 16, 17] {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut s = vec![filler; len];
+                        s[at] = b;
+                        assert_eq!(
+                            needs_escape(&s),
+                            must(b),
+                            "byte {b:#x} at {at} of {len} among {filler:#x}"
+                        );
+                    }
                 }
             }
         }
