@@ -401,6 +401,53 @@ async fn sqlite_close_leaves_every_token_in_the_one_database_file() {
     again.close().await;
 }
 
+/// Committed tokens are copied from the WAL into the database file while
+/// the server runs, by the checkpoint thread, long before the WAL reaches
+/// the size at which the token writer would checkpoint by itself (which
+/// would make the commit that crossed it wait for the copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_run_beside_the_token_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let store = Store::open(&Location::Sqlite(path.clone())).await.unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 200 pages of rows and index entries, in groups as under load:
+    // far fewer frames than the writer's own limit.
+    for group in 0..40u32 {
+        let tokens = (0..100u32)
+            .map(|i| {
+                let n = group * 100 + i;
+                let mut t = token(0, "c1", 5000);
+                t.selector = [&n.to_be_bytes()[..], &[0; 12]].concat();
+                t.hash = vec![(n % 251) as u8; 32];
+                t.scope = "read write ".repeat(8);
+                t
+            })
+            .collect();
+        store.insert_tokens(tokens).await.unwrap();
+    }
+    let wal = dir.path().join("w.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the rows went to the WAL first"
+    );
+    let mut copied = false;
+    for _ in 0..250 {
+        if std::fs::metadata(&path).unwrap().len() > before + 100 * 4096 {
+            copied = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        copied,
+        "the database file grew by the tokens' pages while the store was open"
+    );
+    let last = [&3999u32.to_be_bytes()[..], &[0; 12]].concat();
+    assert!(store.token(&last).await.unwrap().is_some());
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_contract_postgres() {
     let db = PgDb::create().await;
