@@ -398,13 +398,16 @@ def paired(name, writ, floor, lua, paired_rows):
         "floor_us": median(f for f, _ in runs["floor"]),
         "above_us": median(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"])),
         "ratio": median(w[1] / f[1] for w, f in zip(runs["writ"], runs["floor"])),
+        "ratio_spread": (min(w[1] / f[1] for w, f in zip(runs["writ"], runs["floor"])),
+                         max(w[1] / f[1] for w, f in zip(runs["writ"], runs["floor"]))),
         "spread_us": (min(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"])),
                       max(w[0] - f[0] for w, f in zip(runs["writ"], runs["floor"]))),
     }
     paired_rows.append(row)
     log(f"  paired: {name:30} {row['writ_us']:.1f} µs against {row['floor_us']:.1f} µs: "
         f"{row['above_us']:+.1f} µs (rounds {row['spread_us'][0]:+.1f} to "
-        f"{row['spread_us'][1]:+.1f}), {row['ratio']:.2f}× its rate")
+        f"{row['spread_us'][1]:+.1f}), {row['ratio']:.3f}× its rate "
+        f"(rounds {row['ratio_spread'][0]:.3f} to {row['ratio_spread'][1]:.3f})")
 
 
 def record(name, kind, c, r, cpu, peak, expect, rows):
@@ -693,12 +696,12 @@ def report(rows, paired_rows, info, startup_ms, idle_mib, speed):
         f"difference is taken within each round, and its median reported, with "
         f"the lowest and highest round.",
         "",
-        "| scenario | floor | Writ µs/req | floor µs/req | µs above the floor (median) | rounds: lowest, highest | × the floor's rate (median) |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | floor | Writ µs/req | floor µs/req | µs above the floor (median) | rounds: lowest, highest | × the floor's rate (median) | rounds: lowest, highest |",
+        "|---|---|---|---|---|---|---|---|",
     ] + [
         f"| {p['name']} | {p['floor']} | {p['writ_us']:.1f} | {p['floor_us']:.1f} | "
         f"**{p['above_us']:+.1f}** | {p['spread_us'][0]:+.1f}, {p['spread_us'][1]:+.1f} | "
-        f"**{p['ratio']:.2f}×** |"
+        f"**{p['ratio']:.3f}×** | {p['ratio_spread'][0]:.3f}, {p['ratio_spread'][1]:.3f} |"
         for p in paired_rows
     ])
     doc = f"""# Benchmarks
@@ -891,7 +894,7 @@ def run_all(work, lua, pg_name, rows, polling):
                        if "measured_floor_us" in r else ""))
             for p in paired_rows:
                 log(f"paired: {p['name']:30} {p['above_us']:+.1f} µs above {p['floor']}, "
-                    f"{p['ratio']:.2f}× its rate")
+                    f"{p['ratio']:.3f}× its rate")
             return
         startup_ms, idle_mib = startup_and_idle(sqlite, creds, config)
         svg_chart(rows, os.path.join(ROOT, "bench", "chart.svg"))
