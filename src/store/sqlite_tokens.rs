@@ -11,7 +11,7 @@
 //! token connection still checkpoints by itself past `WAL_LIMIT` frames:
 //! the WAL restarts from its beginning only after a checkpoint that caught
 //! up with every commit, which one running beside a steady stream of
-//! commits never does, so without it the WAL of a busy server would grow
+//! commits seldom does, so without it the WAL of a busy server would grow
 //! for as long as the load lasted.
 //!
 //! rusqlite 0.32 is the release built on the same libsqlite3-sys as sqlx
@@ -45,8 +45,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// frames of 4 KiB bound the WAL at about 40 MB.
 const WAL_LIMIT: u32 = 10_000;
 
-/// The way into the token thread. The thread ends, closing its connection,
-/// on `close` or when this is dropped.
+/// The way into the token thread. It ends, closing its connection, on
+/// `close` or when this is dropped, and the checkpoint thread after it.
 #[derive(Debug)]
 pub(super) struct TokenThread {
     queue: Mutex<Option<mpsc::Sender<Group>>>,
@@ -54,7 +54,8 @@ pub(super) struct TokenThread {
 }
 
 impl TokenThread {
-    /// Opens the thread's connection to the (migrated) database and starts it.
+    /// Opens the token thread's and the checkpoint thread's connections to
+    /// the (migrated) database and starts both.
     pub fn spawn(path: &Path) -> Result<Self, StoreError> {
         let conn = open(path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_LIMIT)?;
