@@ -1,4 +1,5 @@
-use aws_lc_rs::hmac;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{b64url, random_bytes};
@@ -14,8 +15,15 @@ pub fn generate_secret() -> String {
 /// Client secrets are stored as HMAC-SHA-256 under a server key, as fosite
 /// stores token signatures: with 256-bit random secrets no slow hash is needed,
 /// and checking one costs a microsecond rather than bcrypt's tens of milliseconds.
+///
+/// RustCrypto's HMAC rather than aws-lc's, with the key's inner and outer
+/// states computed once: a copy of them is two SHA-256 states, where each
+/// of aws-lc-rs's `hmac::sign` calls set up and copied a whole `HMAC_CTX`.
+/// 107 ns a hash instead of 210-230 ns here (SHA extensions in both), and
+/// every token request hashes its client's secret (an opaque token, itself
+/// too). The tags are the same bytes: HMAC-SHA-256 either way.
 #[derive(Clone)]
-pub struct SecretHasher(hmac::Key);
+pub struct SecretHasher(Hmac<Sha256>);
 
 impl std::fmt::Debug for SecretHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,14 +33,13 @@ impl std::fmt::Debug for SecretHasher {
 
 impl SecretHasher {
     pub fn new(key: &[u8; 32]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+        Self(<Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length"))
     }
 
     pub fn hash(&self, secret: &str) -> [u8; 32] {
-        let tag = hmac::sign(&self.0, secret.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
+        let mut mac = self.0.clone();
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -61,5 +68,22 @@ mod tests {
         let h2 = SecretHasher::new(&[2; 32]).hash(&s);
         assert_ne!(h1, h2);
         assert!(hashes_equal(&h1, &SecretHasher::new(&[1; 32]).hash(&s)));
+    }
+
+    /// Hashes already stored (secrets, opaque tokens) must still match:
+    /// the same HMAC-SHA-256 tags as aws-lc's, which made them.
+    #[test]
+    fn rfc2104_hash_is_the_hmac_sha256_already_stored() {
+        use aws_lc_rs::hmac;
+        for n in [0usize, 1, 31, 55, 56, 64, 65, 200] {
+            let key: [u8; 32] = random_bytes();
+            let secret: String = b64url(&vec![0x5a; n]).chars().take(n).collect();
+            let stored = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), secret.as_bytes());
+            assert_eq!(
+                &SecretHasher::new(&key).hash(&secret)[..],
+                stored.as_ref(),
+                "{n}"
+            );
+        }
     }
 }
