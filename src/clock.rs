@@ -8,6 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Unix seconds.
     fn now(&self) -> i64;
+    /// Unix milliseconds: one reading where a caller needs both the
+    /// seconds (`div_euclid(1000)`) and finer order (opaque selectors).
+    fn now_millis(&self) -> i64;
     /// Monotonic time since an arbitrary fixed point.
     fn elapsed(&self) -> Duration;
 }
@@ -21,6 +24,13 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+
+    fn now_millis(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     }
 
@@ -75,6 +85,10 @@ impl Clock for FixedClock {
         self.base.load(Ordering::SeqCst) + self.elapsed().as_secs() as i64
     }
 
+    fn now_millis(&self) -> i64 {
+        self.base.load(Ordering::SeqCst) * 1000 + self.elapsed().as_millis() as i64
+    }
+
     fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
     }
@@ -90,6 +104,7 @@ mod tests {
         assert_eq!((c.now(), c.elapsed()), (1000, Duration::ZERO));
         c.advance_by(Duration::from_millis(1500));
         assert_eq!((c.now(), c.elapsed()), (1001, Duration::from_millis(1500)));
+        assert_eq!(c.now_millis(), 1_001_500);
         c.advance(2);
         assert_eq!(c.now(), 1003);
         c.set(500);

@@ -74,7 +74,7 @@ impl Admin<'_> {
         let grant = authorized.grant;
         let issued = from
             .tokens
-            .issue(&registry, &grant, now)
+            .issue(&registry, &grant, now.saturating_mul(1000))
             .await
             .map_err(|e| match e {
                 IssueError::Store(e) => AdminError::Store(crate::store::StoreError::Shared(e)),

@@ -134,7 +134,8 @@ async fn respond(
     let grant_type = check_grant_type(&state.policy, request.grant_type.as_deref(), moltin)?;
     // 5. authenticate: the client from memory, or from the store if this
     //    node does not hold it; back-off and the client's budget
-    let now = state.clock.now();
+    let now_millis = state.clock.now_millis();
+    let now = now_millis.div_euclid(1000);
     let mut client = state
         .authenticate(&credentials, source, now, Budget::Tokens)
         .await?;
@@ -156,7 +157,7 @@ async fn respond(
     let Authorized { grant, grant_type } =
         authorize(&registry, &state.policy, grant_type, &client, &request)?;
     // 10. mint: sign a JWT, or commit an opaque token
-    let issued = state.tokens.issue(&registry, &grant, now).await?;
+    let issued = state.tokens.issue(&registry, &grant, now_millis).await?;
     crate::metrics::token_issued(grant_type, grant.format.as_str());
     grant.client.count_issued();
     tracing::info!(target: "audit", event = "token.issued", client_id = %grant.client.id,

@@ -212,18 +212,20 @@ impl Tokens {
     }
 
     /// Mints the token a grant decided on: a signed JWT, or an opaque token
-    /// that is committed before this returns.
+    /// that is committed before this returns. `now_millis`: Unix
+    /// milliseconds (`Clock::now_millis`).
     pub async fn issue(
         &self,
         registry: &Snapshot,
         grant: &Grant<'_>,
-        now: i64,
+        now_millis: i64,
     ) -> Result<Issued, IssueError> {
+        let now = now_millis.div_euclid(1000);
         let expires_at = now.saturating_add(grant.lifetime.min(i64::MAX as u64 / 2) as i64);
         let access_token = match grant.format {
             TokenFormat::Jwt => self.sign(registry, grant, now, expires_at)?,
             TokenFormat::Opaque => {
-                let (token, selector) = opaque::generate();
+                let (token, selector) = opaque::generate(now_millis);
                 let record = TokenRecord {
                     selector: selector.to_vec(),
                     hash: self.hasher.hash(&token).to_vec(),

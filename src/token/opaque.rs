@@ -8,7 +8,6 @@
 //! whole token, never the token.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 
@@ -21,12 +20,10 @@ pub const PREFIX: &str = "writ_at_";
 const SELECTOR: usize = 16;
 const SECRET: usize = 32;
 
-/// A fresh opaque token and its selector.
-pub fn generate() -> (String, [u8; SELECTOR]) {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+/// A fresh opaque token and its selector, issued at `millis` (Unix
+/// milliseconds).
+pub fn generate(millis: i64) -> (String, [u8; SELECTOR]) {
+    let millis = millis.max(0) as u64;
     let mut raw = [0u8; SELECTOR + SECRET];
     raw[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     raw[6..].copy_from_slice(&random_bytes::<{ SELECTOR + SECRET - 6 }>());
@@ -84,9 +81,8 @@ mod tests {
 
     #[test]
     fn selectors_are_time_ordered_and_recoverable() {
-        let (a, sa) = generate();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let (b, sb) = generate();
+        let (a, sa) = generate(1_800_000_000_000);
+        let (b, sb) = generate(1_800_000_000_001);
         assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 64);
         assert_eq!(selector(&a), Some(sa));
         assert_eq!(selector(&b), Some(sb));
