@@ -308,7 +308,9 @@ impl Shared {
         match self.limits.check_address(source) {
             Ok(()) => Ok(body),
             Err(refused) => {
-                let _ = read_body(headers, body, self.limits.request_timeout()).await;
+                // Boxed, as a rare path: inline, its state would be part of
+                // every request's future.
+                let _ = Box::pin(read_body(headers, body, self.limits.request_timeout())).await;
                 Err(refused)
             }
         }

@@ -69,9 +69,13 @@ impl TokenWriter {
         }))
     }
 
-    /// Returns once the token is committed.
-    pub async fn persist(&self, record: TokenRecord) -> Result<(), Arc<StoreError>> {
-        self.0.submit(record).await
+    /// Resolves once the token is committed; queued at the call
+    /// (`Grouped::submit`).
+    pub fn persist(
+        &self,
+        record: TokenRecord,
+    ) -> impl std::future::Future<Output = Result<(), Arc<StoreError>>> + Send + '_ {
+        self.0.submit(record)
     }
 }
 
