@@ -6,11 +6,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Unix seconds for tokens and keys, and a monotonic reading for rate limits
 /// and back-off (which must not jump when the wall clock is set).
 pub trait Clock: Send + Sync + 'static {
-    /// Unix seconds.
-    fn now(&self) -> i64;
     /// Unix milliseconds: one reading where a caller needs both the
     /// seconds (`div_euclid(1000)`) and finer order (opaque selectors).
     fn now_millis(&self) -> i64;
+    /// Unix seconds.
+    fn now(&self) -> i64 {
+        self.now_millis().div_euclid(1000)
+    }
     /// Monotonic time since an arbitrary fixed point.
     fn elapsed(&self) -> Duration;
 }
@@ -20,13 +22,6 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    }
-
     fn now_millis(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -81,12 +76,9 @@ impl FixedClock {
 }
 
 impl Clock for FixedClock {
-    fn now(&self) -> i64 {
-        self.base.load(Ordering::SeqCst) + self.elapsed().as_secs() as i64
-    }
-
     fn now_millis(&self) -> i64 {
-        self.base.load(Ordering::SeqCst) * 1000 + self.elapsed().as_millis() as i64
+        (self.base.load(Ordering::SeqCst).saturating_mul(1000))
+            .saturating_add(self.elapsed().as_millis() as i64)
     }
 
     fn elapsed(&self) -> Duration {

@@ -36,8 +36,9 @@ impl Admin<'_> {
         client_id: &str,
         audience: Option<&str>,
         scope: Option<&str>,
-        now: i64,
+        now_millis: i64,
     ) -> Result<TestToken, AdminError> {
+        let now = now_millis.div_euclid(1000);
         // The store says whether it is enabled: a change made a moment ago
         // may not have reached the registry's copy yet.
         if !self.store.client(client_id).await?.enabled {
@@ -74,7 +75,7 @@ impl Admin<'_> {
         let grant = authorized.grant;
         let issued = from
             .tokens
-            .issue(&registry, &grant, now.saturating_mul(1000))
+            .issue(&registry, &grant, now_millis)
             .await
             .map_err(|e| match e {
                 IssueError::Store(e) => AdminError::Store(crate::store::StoreError::Shared(e)),

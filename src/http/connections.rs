@@ -347,12 +347,17 @@ mod tests {
             .expect("cut within the bound")
             .unwrap();
         assert_eq!((got, kind), (6, io::ErrorKind::TimedOut));
-        // Never before the timeout; within a tick after it (and slack).
+        // Never before the timeout; within a tick after it (and slack for
+        // a busy machine).
         assert!(
             at >= quiet + timeout - Duration::from_millis(20),
             "{:?}",
             at - quiet
         );
-        assert!(at < quiet + timeout * 2, "{:?}", at - quiet);
+        assert!(
+            at < quiet + timeout + timeout / u32::from(TICKS) + Duration::from_millis(150),
+            "{:?}",
+            at - quiet
+        );
     }
 }

@@ -19,7 +19,7 @@ pub fn generate_secret() -> String {
 /// RustCrypto's HMAC rather than aws-lc's, with the key's inner and outer
 /// states computed once: a copy of them is two SHA-256 states, where each
 /// of aws-lc-rs's `hmac::sign` calls set up and copied a whole `HMAC_CTX`.
-/// 107 ns a hash instead of 210-230 ns here (SHA extensions in both), and
+/// 107 ns a hash instead of 206-229 ns here (SHA extensions in both), and
 /// every token request hashes its client's secret (an opaque token, itself
 /// too). The tags are the same bytes: HMAC-SHA-256 either way.
 #[derive(Clone)]

@@ -92,10 +92,7 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Grouped<T, R> {
     /// boxed. Held inline, the row and that future made every caller's
     /// future 700 bytes larger, the token handler's among them, and those
     /// bytes are copied as futures are built and moved.
-    pub fn submit(&self, row: T) -> impl Future<Output = Result<R, Arc<StoreError>>> + Send + '_
-    where
-        R: Send,
-    {
+    pub fn submit(&self, row: T) -> impl Future<Output = Result<R, Arc<StoreError>>> + Send + '_ {
         let (tx, rx) = oneshot::channel();
         let queued = match self.queue.try_send((row, tx)) {
             Ok(()) => Ok(None),

@@ -62,7 +62,7 @@ pub async fn issue(
         tokens: &state.tokens,
     };
     let token = match admin
-        .issue_test_token(from, &id, audience, scope, state.clock.now())
+        .issue_test_token(from, &id, audience, scope, state.clock.now_millis())
         .await
     {
         Ok(t) => t,
