@@ -79,10 +79,11 @@ async fn main() {
         (Some("--sign"), Some("EdDSA")) => Signer::EdDsa(Ed25519KeyPair::generate().expect("key")),
         _ => panic!("usage: ceiling ADDR [--sign ES256|EdDSA]"),
     };
-    // Writ's `kid` is a key's RFC 7638 thumbprint, 43 characters: a shorter
-    // one would leave bytes out of the floor that every signed token hashes.
-    let header =
-        r#"{"alg":"ES256","typ":"at+jwt","kid":"BFGVxQsdqqCpDjxJLMHplG8WZDM8EXZ-pJH4ogP5A1U"}"#;
+    // Writ's `kid` is a key's RFC 7638 thumbprint, a SHA-256 in base64url:
+    // a shorter one would leave bytes out of the floor that every signed
+    // token hashes, encodes and sends.
+    let kid = URL_SAFE_NO_PAD.encode([0u8; 32]);
+    let header = format!(r#"{{"alg":"ES256","typ":"at+jwt","kid":"{kid}"}}"#);
     let input: Arc<str> = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
