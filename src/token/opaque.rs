@@ -17,7 +17,7 @@ use crate::store::{Grouped, Store, StoreError, TokenRecord};
 /// Prefix of every opaque token, so secret scanners can spot a leaked one and
 /// the reader can tell it from a JWT without a lookup.
 pub const PREFIX: &str = "writ_at_";
-const SELECTOR: usize = 16;
+pub const SELECTOR: usize = 16;
 const SECRET: usize = 32;
 
 /// A fresh opaque token and its selector, issued at `millis` (Unix

@@ -465,6 +465,16 @@ async fn idempotent_creates_tokens_and_the_audit_trail() {
         "{}",
         listed.text
     );
+    assert!(
+        listed.header("link").is_none(),
+        "one window holds every token"
+    );
+    for bad in ["not-a-cursor", "AAAA"] {
+        let r = a
+            .get(&format!("/clients/{}/tokens?before={bad}", svc.id))
+            .await;
+        problem(&r, 400);
+    }
     let r = a.post("/tokens/revoke", json!({"token": t})).await;
     assert_eq!(
         (r.json["revoked"].clone(), r.json["client_id"].clone()),

@@ -291,6 +291,8 @@ async fn contract(store: Store) {
     assert!(store.token(&[101; 16]).await.unwrap().is_some());
     assert!(!store.jti_revoked("jwt-1").await.unwrap());
 
+    client_tokens_page_through_bounded_windows(&store).await;
+
     // The longest token lifetime on record only ever grows.
     assert_eq!(store.longest_token_lifetime().await.unwrap(), None);
     store.record_token_lifetime(86400).await.unwrap();
@@ -365,6 +367,91 @@ async fn contract(store: Store) {
     store.create_client(&other, None).await.unwrap();
     let named = store.clients_page(None, Some("50%_"), 1000).await;
     assert_eq!(ids(named.unwrap()), ["sale"]);
+}
+
+/// A client's tokens are listed newest first by reading at most `SCAN`
+/// tokens of any client a page: paging by `next` finds every live one, in
+/// order, each once, and a page that read a full window links on even
+/// with none of the client's in it.
+async fn client_tokens_page_through_bounded_windows(store: &Store) {
+    use writ::store::SCAN;
+    let n = SCAN as u32 + 60;
+    // Newer than every token above (their selectors start below 0xfd).
+    let selector = |i: u32| [&[0xfd][..], &i.to_be_bytes()[..], &[0; 11]].concat();
+    let (mut mine, mut revoked) = (Vec::new(), Vec::new());
+    let rows: Vec<TokenRecord> = (0..n)
+        .map(|i| {
+            let mut t = token(0, "c8", 5000);
+            t.selector = selector(i);
+            // The client's: 40 among the oldest 80 (10 of which the
+            // newest window reaches) and 15 among the newest 60.
+            if (i % 2 == 0 && i < 80) || (i % 4 == 0 && i >= n - 60) {
+                t.client_id = "c9".into();
+                match i % 3 {
+                    0 if i >= n - 60 => t.expires_at = 1000,
+                    1 if i < 80 => revoked.push(t.selector.clone()),
+                    _ => mine.push(t.selector.clone()),
+                }
+            }
+            t
+        })
+        .collect();
+    for chunk in rows.chunks(2000) {
+        store.insert_tokens(chunk.to_vec()).await.unwrap();
+    }
+    for r in &revoked {
+        store.revoke_token(r, 120).await.unwrap();
+    }
+    mine.reverse();
+    assert!(mine.len() > 20, "{}", mine.len());
+
+    let (first, next) = store.client_tokens("c9", 1100, 1000, None).await.unwrap();
+    let newest: Vec<_> = mine
+        .iter()
+        .filter(|s| s[1..5] >= selector(n - SCAN as u32)[1..5])
+        .collect();
+    assert_eq!(
+        first.iter().map(|t| &t.selector).collect::<Vec<_>>(),
+        newest
+    );
+    assert_eq!(
+        next,
+        Some(selector(n - SCAN as u32)),
+        "a full window read links on, where it ended"
+    );
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let (page, next) = store
+            .client_tokens("c9", 1100, 4, before.as_deref())
+            .await
+            .unwrap();
+        assert!(page.len() <= 4);
+        assert!(page
+            .iter()
+            .all(|t| t.client_id == "c9" && t.revoked_at.is_none()));
+        seen.extend(page.into_iter().map(|t| t.selector));
+        pages += 1;
+        assert!(pages < 100, "paging ends");
+        match next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, mine, "every live token, newest first, once");
+    let (none, end) = store.client_tokens("nobody", 1100, 10, None).await.unwrap();
+    assert!(none.is_empty());
+    assert!(end.is_some(), "more than one window of tokens is stored");
+    assert_eq!(
+        store
+            .client_tokens("nobody", 1100, 10, end.as_deref())
+            .await
+            .unwrap(),
+        (vec![], None),
+        "the last window ends the list"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

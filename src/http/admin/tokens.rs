@@ -10,7 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::problem::Problem;
 use super::{page, AppState, BASE};
+use base64::Engine;
+
 use crate::keys::b64url;
+use crate::token::opaque::SELECTOR;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,12 +71,17 @@ pub struct Token {
 pub struct TokenQuery {
     /// At most this many (1 to 1000, default 100), newest first.
     pub limit: Option<u32>,
+    /// Where the previous page ended, as its `Link` names it.
+    pub before: Option<String>,
 }
 
-/// A client's live opaque tokens (JWTs are not stored).
+/// A client's live opaque tokens (JWTs are not stored), newest first. A
+/// page reads at most 10,000 of the newest tokens of all clients, so it can
+/// hold fewer than `limit` and still link to a next page: the token store
+/// keeps no index by client, which would cost every token issued.
 #[utoipa::path(operation_id = "list_client_tokens", get, path = "/clients/{id}/tokens", tag = "tokens",
     params(("id" = String, Path, description = "The client's id"), TokenQuery),
-    responses((status = 200, description = "`{\"items\": [Token]}`", body = inline(Object)), (status = 404, description = "Not found", body = Problem)))]
+    responses((status = 200, description = "`{\"items\": [Token]}`; a `Link` header names the next page", body = inline(Object)), (status = 400, description = "Not a cursor of this list", body = Problem), (status = 404, description = "Not found", body = Problem)))]
 pub async fn client_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,14 +90,28 @@ pub async fn client_tokens(
 ) -> Result<Response, Problem> {
     let Query(q) = query?;
     caller.admin(&state).client(&id).await?;
-    let tokens = state
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(b) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+                .filter(|s| s.len() == SELECTOR)
+                .ok_or_else(|| Problem::bad_request("before is not a cursor of this list"))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let (tokens, next) = state
         .store
-        .client_tokens(
-            &id,
-            state.clock.now(),
-            q.limit.unwrap_or(100).clamp(1, 1000),
-        )
+        .client_tokens(&id, state.clock.now(), limit, before.as_deref())
         .await?;
+    let next = next.map(|selector| {
+        let id = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC);
+        format!(
+            "{BASE}/clients/{id}/tokens?limit={limit}&before={}",
+            b64url(&selector)
+        )
+    });
     let items = tokens
         .iter()
         .map(|t| Token {
@@ -100,7 +122,7 @@ pub async fn client_tokens(
             expires_at: t.expires_at,
         })
         .collect();
-    Ok(page::<Token>(items, None))
+    Ok(page::<Token>(items, next))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
