@@ -59,12 +59,11 @@ impl Store {
     ) -> Result<(Vec<TokenRecord>, Option<Vec<u8>>), StoreError> {
         // A selector is 16 bytes; 17 of 0xff sort after every one.
         let start = before.map_or_else(|| vec![0xff; 17], <[u8]>::to_vec);
-        let window = "SELECT * FROM tokens WHERE id < $1 ORDER BY id DESC LIMIT $2";
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM ({window}) w
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM tokens WHERE id < $1 ORDER BY id DESC LIMIT $2) w
              WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $4
-             ORDER BY id DESC LIMIT $5"
-        ))
+             ORDER BY id DESC LIMIT $5",
+        )
         .bind(&start)
         .bind(SCAN)
         .bind(client_id)

@@ -4,14 +4,13 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Json;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::problem::Problem;
 use super::{page, AppState, BASE};
-use base64::Engine;
-
 use crate::keys::b64url;
 use crate::token::opaque::SELECTOR;
 
