@@ -57,35 +57,37 @@ impl Store {
         limit: u32,
         before: Option<&[u8]>,
     ) -> Result<(Vec<TokenRecord>, Option<Vec<u8>>), StoreError> {
-        // A selector is 16 bytes; 17 of 0xff sort after every one.
+        // A selector is 16 bytes; 17 of 0xff sort after every one, and the
+        // empty one before every one.
         let start = before.map_or_else(|| vec![0xff; 17], <[u8]>::to_vec);
-        let rows = sqlx::query(
-            "SELECT * FROM (SELECT * FROM tokens WHERE id < $1 ORDER BY id DESC LIMIT $2) w
-             WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $4
-             ORDER BY id DESC LIMIT $5",
-        )
-        .bind(&start)
-        .bind(SCAN)
-        .bind(client_id)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
-        if tokens.len() == limit as usize {
-            let next = tokens.last().map(|t| t.selector.clone());
-            return Ok((tokens, next));
-        }
-        // Fewer than asked for: the window ran out, at the oldest token or
-        // at its `SCAN`th, where the next page goes on.
-        let last: Option<Vec<u8>> = sqlx::query_scalar(
+        // The window's oldest token when it is full, where the next page goes
+        // on. The page is read down to it and no further, so a purge between
+        // the two reads cannot start the next page past tokens unread.
+        let end: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT id FROM tokens WHERE id < $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
         )
         .bind(&start)
         .bind(SCAN - 1)
         .fetch_optional(&self.pool)
         .await?;
-        Ok((tokens, last))
+        let rows = sqlx::query(
+            "SELECT * FROM tokens WHERE id < $1 AND id >= $2
+               AND client_id = $3 AND revoked_at IS NULL AND expires_at > $4
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(&start)
+        .bind(end.as_deref().unwrap_or_default())
+        .bind(client_id)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+        let next = match tokens.last() {
+            Some(last) if tokens.len() == limit as usize => Some(last.selector.clone()),
+            _ => end,
+        };
+        Ok((tokens, next))
     }
 
     pub async fn token(&self, selector: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
