@@ -211,9 +211,10 @@ def table(results):
 
 def report(results):
     rows = table(results)
+    commit = bench.run(["git", "rev-parse", "--short", "HEAD"]).strip()
     section = f"""## Instructions per request
 
-Produced by `bench/profile`: user-space instructions per request counted by
+Produced by `bench/profile` on {commit}: user-space instructions per request counted by
 callgrind (valgrind), from a {SECONDS} s run at concurrency {CONCURRENCY}
 after a warm-up, divided by the requests served. Unlike timings, they
 repeat from run to run, so they show what a change to the code saved; the
