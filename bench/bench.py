@@ -603,12 +603,20 @@ def halt_polling():
             signal.signal(s, handler)
 
 
+def first_line(cmd):
+    """The first line a command prints, or "?" (not installed, no output)."""
+    try:
+        return run(cmd, check=False).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def commit():
+    """The commit measured (short hash), or "?" outside a git checkout."""
+    return first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+
+
 def versions():
-    def first(cmd):
-        try:
-            return run(cmd, check=False).strip().splitlines()[0]
-        except (OSError, IndexError):
-            return "?"
     with open(os.path.join(NODE_DIR, "node_modules", "oidc-provider", "package.json")) as f:
         oidc = json.load(f)["version"]
     cpu = "?"
@@ -622,12 +630,12 @@ def versions():
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
     return {
         "machine": f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}",
-        "writ": first(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
-        "rustc": first(["rustc", "--version"]),
-        "node": first([NODE, "--version"]),
+        "writ": commit(),
+        "rustc": first_line(["rustc", "--version"]),
+        "node": first_line([NODE, "--version"]),
         "oidc-provider": oidc,
         "wrk": " ".join(wrk_version[:2]) if wrk_version else "?",
-        "postgresql": first(["psql", "--version"]),
+        "postgresql": first_line(["psql", "--version"]),
     }
 
 

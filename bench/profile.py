@@ -211,7 +211,7 @@ def table(results):
 
 def report(results):
     rows = table(results)
-    commit = bench.run(["git", "rev-parse", "--short", "HEAD"]).strip()
+    commit = bench.commit()
     section = f"""## Instructions per request
 
 Produced by `bench/profile` on {commit}: user-space instructions per request counted by

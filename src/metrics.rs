@@ -126,6 +126,8 @@ struct Series {
     /// By grant, then format (`GRANTS`, `FORMATS`).
     issued: Vec<Counter>,
     insert_token: Histogram,
+    authentication_failures: Counter,
+    rate_limited: Counter,
 }
 
 /// Empty until `install`: before it there is no recorder to count into.
@@ -160,6 +162,8 @@ impl Series {
             requests,
             issued,
             insert_token: metrics::histogram!("writ_store_seconds", "operation" => "insert_token"),
+            authentication_failures: metrics::counter!("writ_authentication_failures_total"),
+            rate_limited: metrics::counter!("writ_rate_limited_total"),
         }
     }
 }
@@ -204,6 +208,20 @@ pub fn token_issued(grant: &'static str, format: &'static str) {
 pub fn token_committed(seconds: f64) {
     if let Some(series) = SERIES.get() {
         series.insert_token.record(seconds);
+    }
+}
+
+/// Counts one failed client authentication (a 401's cause).
+pub fn authentication_failed() {
+    if let Some(series) = SERIES.get() {
+        series.authentication_failures.increment(1);
+    }
+}
+
+/// Counts one request refused with 429.
+pub fn rate_limited() {
+    if let Some(series) = SERIES.get() {
+        series.rate_limited.increment(1);
     }
 }
 

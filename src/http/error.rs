@@ -110,8 +110,8 @@ pub fn render(e: OAuthError, dialect: Dialect) -> Response {
 
 /// RFC 6749 §5.2's members, and Commerce Layer's `errors` array after them
 /// in its dialect. Written as `TokenResponse::to_json` is: through
-/// `serde_json::json!`, the map built and dropped, and each key escaped
-/// byte by byte, were half of a wrong secret's cost above the HTTP floor.
+/// `serde_json::json!` every 401 built and dropped a map and escaped each
+/// key byte by byte.
 fn body(e: &OAuthError, dialect: Dialect, status: StatusCode) -> Vec<u8> {
     let code = e.code.as_str();
     let description: &str = &e.description;

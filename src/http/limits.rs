@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -210,11 +210,7 @@ impl Limits {
     }
 
     pub fn record_failure(&self, client_id: &str, ip: IpAddr) {
-        // The handle, not `counter!`: that looks its key up in the
-        // recorder's registry each time, on the path of every failed login.
-        static FAILURES: LazyLock<metrics::Counter> =
-            LazyLock::new(|| metrics::counter!("writ_authentication_failures_total"));
-        FAILURES.increment(1);
+        crate::metrics::authentication_failed();
         if !self.config.enabled {
             return;
         }
@@ -285,9 +281,7 @@ impl Limits {
     }
 
     fn limited(&self, wait: Duration, policy: &str) -> OAuthError {
-        static LIMITED: LazyLock<metrics::Counter> =
-            LazyLock::new(|| metrics::counter!("writ_rate_limited_total"));
-        LIMITED.increment(1);
+        crate::metrics::rate_limited();
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         OAuthError::rate_limited(policy, retry_after.max(1))
     }
