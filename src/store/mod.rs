@@ -41,7 +41,7 @@ pub use grants::GrantRecord;
 pub use group::{Grouped, QUEUE as GROUP_QUEUE};
 pub use keys::{KeyRecord, KeyState};
 pub use snapshot::{ClientEntry, Snapshot};
-pub use tokens::{TokenRecord, SCAN};
+pub use tokens::{selector_prefix, TokenRecord, SCAN};
 pub use trust::TrustRuleRecord;
 
 use apis::api_row;

@@ -10,10 +10,24 @@ use super::{Store, StoreError};
 /// most.
 pub const SCAN: i64 = 10_000;
 
+/// The first six bytes of an opaque token's selector: the millisecond it
+/// expires (Unix, 48 bits) with the top bit set. The primary key is then in
+/// order of expiry, so the expired tokens are one range at its start and the
+/// purge needs no index on `expires_at`, which cost every token issued a
+/// second B-tree insert; tokens of one lifetime still append to the B-tree.
+/// Selectors from before this order began with the issue time, below 0x80,
+/// and sort before every one of these.
+pub fn selector_prefix(expires_millis: i64) -> [u8; 6] {
+    let millis = expires_millis.clamp(0, (1 << 47) - 1) as u64 | 1 << 47;
+    let b = millis.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
 /// An opaque access token: its public selector and the keyed hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
-    /// The token's public, time-ordered selector (the `id` column).
+    /// The token's public selector (the `id` column), in order of expiry
+    /// (`selector_prefix`).
     pub selector: Vec<u8>,
     pub hash: Vec<u8>,
     pub client_id: String,
@@ -39,13 +53,14 @@ impl Store {
         }
     }
 
-    /// A page of a client's live opaque tokens, newest first, at most
+    /// A page of a client's live opaque tokens, the last to expire first
+    /// (for one lifetime, the newest first), at most
     /// `limit`, from the tokens issued before the selector `before` (all,
     /// without it), and where the next page starts: `None` once every token
     /// has been seen.
     ///
-    /// Each page reads at most `SCAN` tokens of any client, newest first, by
-    /// the time-ordered selector; a page can therefore hold fewer than
+    /// Each page reads at most `SCAN` tokens of any client, in that order,
+    /// by selector; a page can therefore hold fewer than
     /// `limit` and still have a next one. There is no index by client: on
     /// the token path it cost a third of SQLite's work for each insert, and
     /// with many clients a random B-tree page written for every token, for
@@ -128,11 +143,20 @@ impl Store {
 
     /// Deletes up to `batch` expired tokens, revocations and records of used
     /// client assertions (each); returns how many.
+    ///
+    /// A token expires at `expires_at` seconds, and its selector begins with
+    /// a millisecond of that second: every expired one sorts below the first
+    /// millisecond of the second after `now`. The purge reads that range of
+    /// the primary key from its start; its rows are all expired, but for
+    /// tokens whose selectors began with the issue time, which it passes
+    /// over until they expire too (366 days at the most).
     pub async fn purge_expired(&self, now: i64, batch: i64) -> Result<u64, StoreError> {
+        let below = selector_prefix(now.saturating_add(1).saturating_mul(1000));
         let tokens = sqlx::query(
             "DELETE FROM tokens WHERE id IN
-               (SELECT id FROM tokens WHERE expires_at <= $1 LIMIT $2)",
+               (SELECT id FROM tokens WHERE id < $1 AND expires_at <= $2 LIMIT $3)",
         )
+        .bind(&below[..])
         .bind(now)
         .bind(batch)
         .execute(&self.pool)
@@ -164,4 +188,27 @@ fn token_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         revoked_at: row.try_get("revoked_at")?,
         issuer: row.try_get("issuer")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selector_prefix;
+
+    #[test]
+    fn selector_prefixes_sort_by_expiry_after_issue_time_selectors() {
+        let second = 1_800_000_000i64;
+        let last_ms = selector_prefix(second * 1000 + 999);
+        let next = selector_prefix((second + 1) * 1000);
+        assert!(selector_prefix(second * 1000) < last_ms);
+        assert!(
+            last_ms < next,
+            "a second's milliseconds sort before the next"
+        );
+        // A selector from the issue time (48-bit milliseconds, to 2039 below
+        // 0x02) sorts before every prefix, even of a token long expired.
+        let issued = &(second * 1000).to_be_bytes()[2..];
+        assert!(issued < &selector_prefix(0)[..]);
+        assert_eq!(selector_prefix(-5), selector_prefix(0));
+        assert_eq!(selector_prefix(i64::MAX), [0xff; 6]);
+    }
 }

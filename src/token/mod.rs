@@ -225,7 +225,12 @@ impl Tokens {
         let access_token = match grant.format {
             TokenFormat::Jwt => self.sign(registry, grant, now, expires_at)?,
             TokenFormat::Opaque => {
-                let (token, selector) = opaque::generate(now_millis);
+                // The selector's millisecond falls in the second `expires_at`
+                // names, which the purge relies on (`store::selector_prefix`).
+                let expires_millis = expires_at
+                    .saturating_mul(1000)
+                    .saturating_add(now_millis.rem_euclid(1000));
+                let (token, selector) = opaque::generate(expires_millis);
                 let record = TokenRecord {
                     selector: selector.to_vec(),
                     hash: self.hasher.hash(&token).to_vec(),

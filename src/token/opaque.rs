@@ -2,9 +2,10 @@
 //! cost a transaction.
 //!
 //! A token is `writ_at_` + base64url(selector ‖ secret): a 16-byte selector,
-//! time-ordered (48-bit milliseconds, then 80 random bits) so that inserts
-//! append to the table's B-tree rather than dirtying a random page each, and
-//! 256 random bits of secret. The store keeps the selector and an HMAC of the
+//! in order of expiry (the millisecond it expires, `store::selector_prefix`,
+//! then 80 random bits) so that inserts append to the table's B-tree rather
+//! than dirtying a random page each, and expired tokens are purged as one
+//! range of it, and 256 random bits of secret. The store keeps the selector and an HMAC of the
 //! whole token, never the token.
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use base64::Engine;
 
 use crate::keys::random_bytes;
-use crate::store::{Grouped, Store, StoreError, TokenRecord};
+use crate::store::{selector_prefix, Grouped, Store, StoreError, TokenRecord};
 
 /// Prefix of every opaque token, so secret scanners can spot a leaked one and
 /// the reader can tell it from a JWT without a lookup.
@@ -20,12 +21,11 @@ pub const PREFIX: &str = "writ_at_";
 pub const SELECTOR: usize = 16;
 const SECRET: usize = 32;
 
-/// A fresh opaque token and its selector, issued at `millis` (Unix
-/// milliseconds).
-pub fn generate(millis: i64) -> (String, [u8; SELECTOR]) {
-    let millis = millis.max(0) as u64;
+/// A fresh opaque token and its selector, expiring at `expires_millis`
+/// (Unix milliseconds, within the second of its `expires_at`).
+pub fn generate(expires_millis: i64) -> (String, [u8; SELECTOR]) {
     let mut raw = [0u8; SELECTOR + SECRET];
-    raw[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    raw[..6].copy_from_slice(&selector_prefix(expires_millis));
     raw[6..].copy_from_slice(&random_bytes::<{ SELECTOR + SECRET - 6 }>());
     let mut selector = [0u8; SELECTOR];
     selector.copy_from_slice(&raw[..SELECTOR]);
@@ -84,13 +84,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selectors_are_time_ordered_and_recoverable() {
+    fn selectors_are_in_order_of_expiry_and_recoverable() {
         let (a, sa) = generate(1_800_000_000_000);
         let (b, sb) = generate(1_800_000_000_001);
         assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 64);
         assert_eq!(selector(&a), Some(sa));
         assert_eq!(selector(&b), Some(sb));
-        assert!(sa < sb, "later tokens sort later");
+        assert!(sa < sb, "tokens that expire later sort later");
+        assert!(sa[0] >= 0x80, "after every selector from the issue time");
         assert_eq!(selector("writ_at_short"), None);
         assert_eq!(selector("eyJ.a.b"), None);
         assert_eq!(selector(&a[..a.len() - 1]), None);

@@ -292,6 +292,7 @@ async fn contract(store: Store) {
     assert!(!store.jti_revoked("jwt-1").await.unwrap());
 
     client_tokens_page_through_bounded_windows(&store).await;
+    expired_tokens_are_a_range_of_selectors(&store).await;
 
     // The longest token lifetime on record only ever grows.
     assert_eq!(store.longest_token_lifetime().await.unwrap(), None);
@@ -367,6 +368,47 @@ async fn contract(store: Store) {
     store.create_client(&other, None).await.unwrap();
     let named = store.clients_page(None, Some("50%_"), 1000).await;
     assert_eq!(ids(named.unwrap()), ["sale"]);
+}
+
+/// A token's selector begins with the millisecond it expires: the purge
+/// deletes the range below the second after `now`, and passes over tokens
+/// whose selectors began with their issue time until they expire.
+async fn expired_tokens_are_a_range_of_selectors(store: &Store) {
+    use writ::store::selector_prefix;
+    let now = 1_000_000_000i64;
+    let at = |expires_millis: i64, n: u8| {
+        let mut t = token(n, "c7", expires_millis.div_euclid(1000));
+        t.selector = [&selector_prefix(expires_millis)[..], &[n; 10][..]].concat();
+        t
+    };
+    let issued = |issued_millis: i64, expires_at: i64, n: u8| {
+        let mut t = token(n, "c7", expires_at);
+        t.selector = [&issued_millis.to_be_bytes()[2..], &[n; 10][..]].concat();
+        t
+    };
+    let gone = [
+        at(now * 1000, 1),
+        at(now * 1000 + 999, 2),
+        at(900_000_000_000, 3),
+        issued(1_700_000_000_000, now, 4),
+    ];
+    let kept = [
+        at((now + 1) * 1000, 5),
+        at((now + 86_400) * 1000 + 1, 6),
+        issued(1_600_000_000_000, now + 1, 7),
+        issued(1_800_000_000_000, 2 * now, 8),
+    ];
+    store
+        .insert_tokens(gone.iter().chain(&kept).cloned().collect())
+        .await
+        .unwrap();
+    while store.purge_expired(now, 2).await.unwrap() > 0 {}
+    for t in &gone {
+        assert_eq!(store.token(&t.selector).await.unwrap(), None, "{t:?}");
+    }
+    for t in &kept {
+        assert_eq!(store.token(&t.selector).await.unwrap().as_ref(), Some(t));
+    }
 }
 
 /// A client's tokens are listed newest first by reading at most `SCAN`
