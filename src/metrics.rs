@@ -128,6 +128,9 @@ struct Series {
     insert_token: Histogram,
     authentication_failures: Counter,
     rate_limited: Counter,
+    /// A registry lookup answered from memory, and one that was not.
+    lookups: [Counter; 2],
+    registry_store_reads: Counter,
 }
 
 /// Empty until `install`: before it there is no recorder to count into.
@@ -164,6 +167,9 @@ impl Series {
             insert_token: metrics::histogram!("writ_store_seconds", "operation" => "insert_token"),
             authentication_failures: metrics::counter!("writ_authentication_failures_total"),
             rate_limited: metrics::counter!("writ_rate_limited_total"),
+            lookups: ["hit", "miss"]
+                .map(|result| metrics::counter!("writ_registry_lookups_total", "result" => result)),
+            registry_store_reads: metrics::counter!("writ_registry_store_reads_total"),
         }
     }
 }
@@ -222,6 +228,21 @@ pub fn authentication_failed() {
 pub fn rate_limited() {
     if let Some(series) = SERIES.get() {
         series.rate_limited.increment(1);
+    }
+}
+
+/// Counts one registry lookup of a client, answered from memory (`hit`)
+/// or not.
+pub fn registry_lookup(hit: bool) {
+    if let Some(series) = SERIES.get() {
+        series.lookups[usize::from(!hit)].increment(1);
+    }
+}
+
+/// Counts one read of a client from the store that memory did not answer.
+pub fn registry_store_read() {
+    if let Some(series) = SERIES.get() {
+        series.registry_store_reads.increment(1);
     }
 }
 

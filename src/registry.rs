@@ -426,10 +426,10 @@ impl Registry {
     /// `None` for an id nobody registered.
     pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(c) = self.clients.get(id).await {
-            lookup_counter(true);
+            crate::metrics::registry_lookup(true);
             return Ok(Some(c));
         }
-        lookup_counter(false);
+        crate::metrics::registry_lookup(false);
         if self.unknown.contains_key(id) {
             return Ok(None);
         }
@@ -445,7 +445,7 @@ impl Registry {
         let loaded = self
             .clients
             .try_get_with_by_ref(id, async {
-                store_read_counter();
+                crate::metrics::registry_store_read();
                 // Is it registered? Asked together with the other misses
                 // of the moment: a flood of unknown ids costs the store a
                 // query per round trip, not one each.
@@ -649,25 +649,6 @@ impl Registry {
     fn forget_unknown(&self, id: &str) {
         self.unknown.invalidate(id);
     }
-}
-
-fn store_read_counter() {
-    use std::sync::LazyLock;
-    static READS: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("writ_registry_store_reads_total"));
-    READS.increment(1);
-}
-
-/// Lookups answered from memory ("hit") or not. The handles are registered
-/// once: `counter!` would look its key up in the recorder's locked registry
-/// on every request.
-fn lookup_counter(hit: bool) {
-    use std::sync::LazyLock;
-    static HIT: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "hit"));
-    static MISS: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("writ_registry_lookups_total", "result" => "miss"));
-    if hit { &HIT } else { &MISS }.increment(1);
 }
 
 #[cfg(test)]
