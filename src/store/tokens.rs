@@ -10,13 +10,22 @@ use super::{Store, StoreError};
 /// most.
 pub const SCAN: i64 = 10_000;
 
+/// Where selectors in order of expiry begin (`selector_prefix`).
+const EXPIRY_ORDER: [u8; 1] = [0x80];
+
+/// How many tokens from before selectors were in order of expiry one purge
+/// reads at most (`Store::purge_expired`).
+const LEGACY_WINDOW: i64 = 10_000;
+
 /// The first six bytes of an opaque token's selector: the millisecond it
 /// expires (Unix, 48 bits) with the top bit set. The primary key is then in
 /// order of expiry, so the expired tokens are one range at its start and the
 /// purge needs no index on `expires_at`, which cost every token issued a
 /// second B-tree insert; tokens of one lifetime still append to the B-tree.
 /// Selectors from before this order began with the issue time, below 0x80,
-/// and sort before every one of these.
+/// and sort before every one of these. Nothing may trust the prefix (to
+/// skip a lookup, say): it is the client's to alter, and only the stored
+/// `expires_at` counts.
 pub fn selector_prefix(expires_millis: i64) -> [u8; 6] {
     let millis = expires_millis.clamp(0, (1 << 47) - 1) as u64 | 1 << 47;
     let b = millis.to_be_bytes();
@@ -53,11 +62,12 @@ impl Store {
         }
     }
 
-    /// A page of a client's live opaque tokens, the last to expire first
-    /// (for one lifetime, the newest first), at most
-    /// `limit`, from the tokens issued before the selector `before` (all,
-    /// without it), and where the next page starts: `None` once every token
-    /// has been seen.
+    /// A page of a client's live opaque tokens in selector order from the
+    /// last: the last to expire first (for one lifetime, the newest first),
+    /// then those from before selectors were in order of expiry, newest
+    /// first. At most `limit`, from the tokens that sort before the selector
+    /// `before` (all, without it), and where the next page starts: `None`
+    /// once every token has been seen.
     ///
     /// Each page reads at most `SCAN` tokens of any client, in that order,
     /// by selector; a page can therefore hold fewer than
@@ -75,7 +85,7 @@ impl Store {
         // A selector is 16 bytes; 17 of 0xff sort after every one, and the
         // empty one before every one.
         let start = before.map_or_else(|| vec![0xff; 17], <[u8]>::to_vec);
-        // The window's oldest token when it is full, where the next page goes
+        // The window's last token when it is full, where the next page goes
         // on. The page is read down to it and no further, so a purge between
         // the two reads cannot start the next page past tokens unread.
         let end: Option<Vec<u8>> = sqlx::query_scalar(
@@ -145,18 +155,34 @@ impl Store {
     /// client assertions (each); returns how many.
     ///
     /// A token expires at `expires_at` seconds, and its selector begins with
-    /// a millisecond of that second: every expired one sorts below the first
-    /// millisecond of the second after `now`. The purge reads that range of
-    /// the primary key from its start; its rows are all expired, but for
-    /// tokens whose selectors began with the issue time, which it passes
-    /// over until they expire too (366 days at the most).
+    /// a millisecond of that second: the expired ones are the selectors
+    /// from `EXPIRY_ORDER` up to the first millisecond of the second after
+    /// `now`, a range of the key whose every row goes. Tokens whose
+    /// selectors began with their issue time, from before, sort below
+    /// `EXPIRY_ORDER`; each purge reads at most `LEGACY_WINDOW` of them,
+    /// the oldest, so that however many are still live it holds SQLite's
+    /// write lock for a moment only. Their number only falls: an expired
+    /// one behind that many live ones waits for them to expire.
     pub async fn purge_expired(&self, now: i64, batch: i64) -> Result<u64, StoreError> {
         let below = selector_prefix(now.saturating_add(1).saturating_mul(1000));
         let tokens = sqlx::query(
             "DELETE FROM tokens WHERE id IN
-               (SELECT id FROM tokens WHERE id < $1 AND expires_at <= $2 LIMIT $3)",
+               (SELECT id FROM tokens WHERE id >= $1 AND id < $2 AND expires_at <= $3 LIMIT $4)",
         )
+        .bind(&EXPIRY_ORDER[..])
         .bind(&below[..])
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let legacy = sqlx::query(
+            "DELETE FROM tokens WHERE id IN
+               (SELECT id FROM (SELECT id, expires_at FROM tokens WHERE id < $1 ORDER BY id LIMIT $2)
+                  AS legacy WHERE expires_at <= $3 LIMIT $4)",
+        )
+        .bind(&EXPIRY_ORDER[..])
+        .bind(LEGACY_WINDOW)
         .bind(now)
         .bind(batch)
         .execute(&self.pool)
@@ -172,7 +198,7 @@ impl Store {
         .await?
         .rows_affected();
         let assertions = self.purge_assertions(now, batch).await?;
-        Ok(tokens + jtis + assertions)
+        Ok(tokens + legacy + jtis + assertions)
     }
 }
 

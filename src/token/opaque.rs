@@ -1,12 +1,12 @@
 //! Opaque access tokens, written with group commit so issuing one does not
 //! cost a transaction.
 //!
-//! A token is `writ_at_` + base64url(selector ‖ secret): a 16-byte selector,
-//! in order of expiry (the millisecond it expires, `store::selector_prefix`,
-//! then 80 random bits) so that inserts append to the table's B-tree rather
-//! than dirtying a random page each, and expired tokens are purged as one
-//! range of it, and 256 random bits of secret. The store keeps the selector and an HMAC of the
-//! whole token, never the token.
+//! A token is `writ_at_` + base64url(selector ‖ secret): a 16-byte selector
+//! and 256 random bits of secret. The selector is the millisecond the token
+//! expires (`store::selector_prefix`) and 80 random bits: in that order,
+//! inserts append to the table's B-tree rather than dirtying a random page
+//! each, and the expired tokens are one range of it to purge. The store
+//! keeps the selector and an HMAC of the whole token, never the token.
 
 use std::sync::Arc;
 

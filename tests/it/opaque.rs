@@ -460,3 +460,25 @@ async fn a_jwt_introspected_again_is_still_checked_for_expiry_and_revocation() {
         json!({"active": false})
     );
 }
+
+/// An issued token's selector begins with a millisecond of the second it
+/// expires, which the purge deletes by: kept the second before, gone at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issued_token_is_purged_the_second_it_expires() {
+    let mut w = Writ::new();
+    let holder = w.client(&["--format", "opaque", "--lifetime", "600"]);
+    w.start_fixed(NOW).await;
+    let token = w.token(&holder, "").await.access_token().to_owned();
+    let selector = writ::token::opaque::selector(&token).expect("an opaque token");
+    let store = writ::store::Store::open(&writ::store::Location::Sqlite(w.db_path()))
+        .await
+        .unwrap();
+    let expires_at = NOW + 600;
+    store.purge_expired(expires_at - 1, 100).await.unwrap();
+    assert_eq!(
+        store.token(&selector).await.unwrap().map(|t| t.expires_at),
+        Some(expires_at)
+    );
+    assert_eq!(store.purge_expired(expires_at, 100).await.unwrap(), 1);
+    assert_eq!(store.token(&selector).await.unwrap(), None);
+}

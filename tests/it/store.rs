@@ -392,9 +392,14 @@ async fn expired_tokens_are_a_range_of_selectors(store: &Store) {
         at(900_000_000_000, 3),
         issued(1_700_000_000_000, now, 4),
     ];
+    // A selector that claims an expiry its row does not have: the row's
+    // `expires_at` is what counts.
+    let mut claims_expired = at(now * 1000, 9);
+    claims_expired.expires_at = now + 1;
     let kept = [
         at((now + 1) * 1000, 5),
         at((now + 86_400) * 1000 + 1, 6),
+        claims_expired,
         issued(1_600_000_000_000, now + 1, 7),
         issued(1_800_000_000_000, 2 * now, 8),
     ];
@@ -411,14 +416,15 @@ async fn expired_tokens_are_a_range_of_selectors(store: &Store) {
     }
 }
 
-/// A client's tokens are listed newest first by reading at most `SCAN`
+/// A client's tokens are listed in selector order from the last (the last
+/// to expire first) by reading at most `SCAN`
 /// tokens of any client a page: paging by `next` finds every live one, in
 /// order, each once, and a page that read a full window links on even
 /// with none of the client's in it.
 async fn client_tokens_page_through_bounded_windows(store: &Store) {
     use writ::store::SCAN;
     let n = SCAN as u32 + 60;
-    // Newer than every token above (their selectors start below 0xfd).
+    // After every token above in selector order (theirs start below 0xfd).
     let selector = |i: u32| [&[0xfd][..], &i.to_be_bytes()[..], &[0; 11]].concat();
     let (mut mine, mut revoked) = (Vec::new(), Vec::new());
     let rows: Vec<TokenRecord> = (0..n)
@@ -482,7 +488,7 @@ async fn client_tokens_page_through_bounded_windows(store: &Store) {
             None => break,
         }
     }
-    assert_eq!(seen, mine, "every live token, newest first, once");
+    assert_eq!(seen, mine, "every live token, last first, once");
     let (none, end) = store.client_tokens("nobody", 1100, 10, None).await.unwrap();
     assert!(none.is_empty());
     assert!(end.is_some(), "more than one window of tokens is stored");

@@ -75,10 +75,11 @@ pub struct TokenQuery {
 }
 
 /// A client's live opaque tokens (JWTs are not stored), the last to expire
-/// first (for one lifetime, the newest first). A page reads at most 10,000
-/// tokens of all clients, so it can hold fewer than `limit` and still link
-/// to a next page: the token store keeps no index by client, which would
-/// cost every token issued.
+/// first (for one lifetime, the newest first; tokens an earlier Writ issued
+/// come after, newest first). A page reads at most 10,000 tokens of all
+/// clients, so it can hold fewer than `limit` and still link to a next
+/// page: the token store keeps no index by client, which would cost every
+/// token issued.
 #[utoipa::path(operation_id = "list_client_tokens", get, path = "/clients/{id}/tokens", tag = "tokens",
     params(("id" = String, Path, description = "The client's id"), TokenQuery),
     responses((status = 200, description = "`{\"items\": [Token]}`; a `Link` header names the next page", body = inline(Object)), (status = 400, description = "Not a cursor of this list", body = Problem), (status = 404, description = "Not found", body = Problem)))]
