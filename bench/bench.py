@@ -774,8 +774,9 @@ with an empty write-ahead log, which grows with each commit until it holds
 it grows, each commit's `fdatasync` also writes the file's new size and
 blocks, one more write to the disk after the other (an opaque token cost
 about 15% more server CPU in those first seconds on an AMD EPYC host).
-Where a row writes, its warm-up goes on, a second at a time (at most
-{SETTLE_SECONDS} more), until the log has stopped growing.
+Every row's warm-up but the client-assertion rows' (their requests carry
+assertions signed ahead of the run, one each) goes on, a second at a time
+(at most {SETTLE_SECONDS} more), until the log has stopped growing.
 
 {meta}
 
