@@ -35,6 +35,9 @@ WRIT = os.path.join(ROOT, "target", "release", "writ")
 CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
 ASSERTIONS = os.path.join(ROOT, "target", "release", "examples", "assertions")
 SECONDS = int(os.environ.get("WRIT_BENCH_SECONDS", "15"))
+# The rate-limited row's Writ: one request a second from an address, and a
+# burst of one. The few that get through are not counted as errors.
+LIMITED = "[limits]\nper_address = 1\nper_address_burst = 1\n"
 WARMUP = int(os.environ.get("WRIT_BENCH_WARMUP", "2"))
 CONCURRENCY = [16, 64]
 # `WRIT_BENCH_ONLY="JWT ES256,private_key_jwt"`: only the rows whose names
@@ -306,6 +309,9 @@ def writ_scenarios(creds, backend, assertions=None):
          None, 200),
         ("Writ wrong secret (401)", "jwt", "/oauth/token", es, form,
          basic(jwt["client_id"], "writ_sk_wrong"), 401),
+        # Served by a Writ whose limits are on (`LIMITED`): the address's
+        # budget refuses the request before anything else is looked at.
+        ("Writ rate-limited (429)", "jwt", "/oauth/token", es, form, jwt_basic, 429),
         ("Writ introspection (opaque)", "introspect", "/oauth/introspect", TokenOf(cc), form,
          opaque_basic, 200),
         ("Writ introspection (JWT ES256)", "introspect", "/oauth/introspect", TokenOf(es), form,
@@ -349,6 +355,8 @@ def measure(name, kind, start_server, path, body, content_type, auth, expect, lu
                                       "application/x-www-form-urlencoded", auth)
                 assert status == 200, tok
                 body = f"token={tok['access_token']}"
+            if expect == 429:  # the address's burst of one, spent
+                request(path, body, content_type, auth)
             status, answer = request(path, body, content_type, auth)
             if status != expect or (kind == "introspect" and answer.get("active") is not True):
                 raise SystemExit(f"{name}: expected {expect}, got {status} {answer}")
@@ -449,6 +457,8 @@ def paired(name, writ, floor, lua, paired_rows):
 
 def record(name, kind, c, r, cpu, peak, expect, rows):
     errors = r["socket_errors"] + (r["status_errors"] if expect == 200 else r["requests"] - r["status_errors"])
+    if expect == 429:  # one request a second gets through (`LIMITED`)
+        errors = r["socket_errors"] + max(0, r["requests"] - r["status_errors"] - SECONDS - 1)
     row = {
         "name": name, "kind": kind, "c": c,
         "rps": r["requests"] / (r["duration_us"] / 1e6),
@@ -485,7 +495,7 @@ def crypto_of(name):
     """The signatures a scenario cannot avoid: (operation, algorithm) pairs.
     A JWT is signed once; an assertion is verified once (its algorithm is
     the row's first); the token it buys is ES256."""
-    if not name.startswith("Writ") or "401" in name or "opaque" in name:
+    if not name.startswith("Writ") or "401" in name or "429" in name or "opaque" in name:
         return []
     if "introspection" in name:
         return [("verify", alg) for alg in ("EdDSA", "RS256", "ES256") if alg in name][:1]
@@ -679,7 +689,7 @@ def versions():
 def svg_chart(rows, path):
     best = {}
     for r in rows:
-        if r["kind"] != "introspect" and "401" not in r["name"]:
+        if r["kind"] != "introspect" and "401" not in r["name"] and "429" not in r["name"]:
             best[r["name"]] = max(best.get(r["name"], 0), r["rps"])
     items = sorted(best.items(), key=lambda kv: -kv[1])
     top = max(v for _, v in items)
@@ -756,7 +766,9 @@ Produced by `bench/run` (see the README). Each server is pinned to CPU 0 and
 wrk to CPU 1 (`taskset`); plain HTTP/1.1 with keep-alive on 127.0.0.1; each
 row is a fresh server, {WARMUP} s of warm-up, then {SECONDS} s measured.
 Writ runs with `[limits] enabled = false` (one client at this rate from one
-address is what its rate limits exist to stop) and `RUST_LOG=info,audit=off`
+address is what its rate limits exist to stop; the rate-limited row's Writ
+lets one request a second through from an address, with a burst of one,
+and answers the rest 429) and `RUST_LOG=info,audit=off`
 (an audit log line for every issuance costs 12–15% of a JWT request).
 Server CPU per request is the server process's user + system time over the
 measured run divided by the requests served. Peak RSS is the process's
@@ -794,8 +806,8 @@ The floor of a row is what no token endpoint here can go below: the
 ceiling's server CPU per request at the same concurrency, plus the
 signatures the row cannot avoid (one to sign a JWT; for an assertion, one
 verification as well), timed by `openssl speed` on the server's core in
-this run: {crypto}. Opaque tokens, opaque introspection and the 401 have
-no signature: their floor is the ceiling's; introspecting a JWT verifies
+this run: {crypto}. Opaque tokens, opaque introspection, the 401 and the
+429 have no signature: their floor is the ceiling's; introspecting a JWT verifies
 one. The introspection rows ask about one token over and over, as a
 resource server does while one client's token lives: Writ reuses what the
 store said of an opaque token, and a JWT's verification, for up to a
@@ -902,11 +914,18 @@ def run_all(work, lua, pg_name, rows, polling):
         writ = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}", "--database", sqlite,
                                        "--config", config], env=quiet,
                               wal=os.path.join(work, "writ.db-wal"))
+        limited = os.path.join(work, "writ-limited.toml")
+        with open(limited, "w") as f:
+            f.write(LIMITED)
+        writ_limited = lambda: Server("writ", [WRIT, "serve", "--listen", f"127.0.0.1:{PORT}",
+                                               "--database", sqlite, "--config", limited],
+                                      env=quiet, wal=os.path.join(work, "writ.db-wal"))
         log("writ on SQLite")
         assertions = setup_assertions(sqlite, creds, work)
         scenarios = writ_scenarios(creds, "sqlite", assertions)
         for name, kind, path, body, ct, auth, expect in scenarios:
-            measure(name, kind, writ, path, body, ct, auth, expect, lua, rows)
+            start = writ_limited if expect == 429 else writ
+            measure(name, kind, start, path, body, ct, auth, expect, lua, rows)
 
         def floor_side(alg=None):
             cmd = [CEILING, f"127.0.0.1:{PORT}"] + (["--sign", alg] if alg else [])
